@@ -1,0 +1,1 @@
+//! catalog — see README.md. (Being built; see docs/ARCHITECTURE.md.)

@@ -1,0 +1,63 @@
+//! `tapebackup`: the command-line frontend. Thin by design: it parses arguments, builds the
+//! library objects and calls them. Orchestration that other programs could reuse lives in
+//! the library crates (or in `workflow`, once it lands).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod exit;
+mod output;
+
+/// Encrypted archives to SCSI tape libraries and S3-compatible object storage.
+#[derive(Debug, Parser)]
+#[command(name = "tapebackup", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "TAPEBACKUP_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Machine-readable JSON output instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Less output: no progress bars, only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More output (repeat for more detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands. Each lives in its own module under `cmd/`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors.
+            let code = if e.use_stderr() { exit::USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let ctx = output::Context::new(&cli);
+    let result = cmd::run(cli.command, &ctx);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if exit::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            let mut stderr = std::io::stderr().lock();
+            // One line: the error and its chain of causes, joined by ": ".
+            let _ = writeln!(stderr, "tapebackup: error: {e:#}");
+            ExitCode::from(exit::code_for(&e))
+        }
+    }
+}

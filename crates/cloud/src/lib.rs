@@ -1,0 +1,1 @@
+//! cloud — see README.md. (Being built; see docs/ARCHITECTURE.md.)

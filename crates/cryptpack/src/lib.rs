@@ -1,0 +1,1 @@
+//! cryptpack — see README.md. (Being built; see docs/ARCHITECTURE.md.)

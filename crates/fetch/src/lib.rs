@@ -1,0 +1,1 @@
+//! fetch — see README.md. (Being built; see docs/ARCHITECTURE.md.)

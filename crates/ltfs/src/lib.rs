@@ -1,0 +1,1 @@
+//! ltfs — see README.md.

@@ -1,0 +1,10 @@
+//! tape-scsi: SCSI media changers over SG_IO, tape drives through the Linux st driver,
+//! device discovery from sysfs, and a virtual library that behaves like the real thing.
+//!
+//! (Crate documentation is filled in as the modules land; see README.md.)
+
+mod drive;
+mod error;
+
+pub use drive::{Capacity, DriveStatus, MamAttribute, Position, ReadOutcome, Space, TapeDrive, WriteOutcome};
+pub use error::Error;

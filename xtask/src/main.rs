@@ -1,0 +1,86 @@
+//! `cargo xtask`: the workspace's chores, in Rust (matklad's cargo-xtask pattern).
+//!
+//! - `cargo xtask test`: install what the tests need (idempotent), then run every test.
+//! - `cargo xtask demo`: the main job on the built-in virtual library.
+//! - `cargo xtask bench <what>`: our code against its peers, side by side, with ratios.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod demo;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "tapebackup workspace chores")]
+struct Args {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install test prerequisites (.ci/install-deps) and run all tests.
+    Test {
+        /// Do not run .ci/install-deps first.
+        #[arg(long)]
+        no_deps: bool,
+    },
+    /// Run the main job on the built-in virtual tape library, in a scratch directory.
+    Demo {
+        /// Keep the scratch directory here instead of a temporary one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Benchmarks: our code and its peer side by side in one run, printing ratios.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Bench,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match args.task {
+        Task::Test { no_deps } => test(no_deps),
+        Task::Demo { dir } => demo::run(dir),
+        Task::Bench { which } => bench::run(which),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs a command to completion, failing on a non-zero exit.
+pub fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn test(no_deps: bool) -> anyhow::Result<()> {
+    let root = root();
+    if !no_deps {
+        run_cmd(Command::new("bash").arg(root.join(".ci/install-deps")))?;
+    }
+    run_cmd(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["test", "--workspace", "--locked", "--all-targets"]),
+    )?;
+    run_cmd(
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["test", "--workspace", "--locked", "--doc"]),
+    )?;
+    Ok(())
+}
