@@ -72,15 +72,17 @@ fn test(no_deps: bool) -> anyhow::Result<()> {
     if !no_deps {
         run_cmd(Command::new("bash").arg(root.join(".ci/install-deps")))?;
     }
-    run_cmd(
-        Command::new("cargo")
-            .current_dir(&root)
-            .args(["test", "--workspace", "--locked", "--all-targets"]),
-    )?;
-    run_cmd(
-        Command::new("cargo")
-            .current_dir(&root)
-            .args(["test", "--workspace", "--locked", "--doc"]),
-    )?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "test",
+        "--workspace",
+        "--locked",
+        "--all-targets",
+    ]))?;
+    run_cmd(Command::new("cargo").current_dir(&root).args([
+        "test",
+        "--workspace",
+        "--locked",
+        "--doc",
+    ]))?;
     Ok(())
 }

@@ -33,8 +33,7 @@ pub struct Cli {
 
 /// The subcommands. Each lives in its own module under `cmd/`.
 #[derive(Debug, Subcommand)]
-pub enum Command {
-}
+pub enum Command {}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

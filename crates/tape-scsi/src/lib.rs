@@ -5,6 +5,10 @@
 
 mod drive;
 mod error;
+mod transport;
 
-pub use drive::{Capacity, DriveStatus, MamAttribute, Position, ReadOutcome, Space, TapeDrive, WriteOutcome};
+pub use drive::{
+    Capacity, DriveStatus, MamAttribute, Position, ReadOutcome, Space, TapeDrive, WriteOutcome,
+};
 pub use error::Error;
+pub use transport::{Completion, DataDirection, ScsiTransport, status};
