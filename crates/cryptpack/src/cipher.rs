@@ -42,11 +42,12 @@ pub(crate) fn default_threads() -> usize {
 
 /// How many segments one batch holds.
 pub(crate) fn batch_len(segment_size: usize, threads: usize, explicit: Option<usize>) -> usize {
-    explicit.unwrap_or_else(|| {
-        let per_thread = (4 << 20) / segment_size.max(1);
-        threads.max(1) * per_thread.max(2)
-    })
-    .max(1)
+    explicit
+        .unwrap_or_else(|| {
+            let per_thread = (4 << 20) / segment_size.max(1);
+            threads.max(1) * per_thread.max(2)
+        })
+        .max(1)
 }
 
 /// Below this many bytes a batch is sealed on the calling thread (spawning costs more).
@@ -93,7 +94,9 @@ impl DataKey {
     /// success the first `len - 16` bytes hold the plaintext.
     pub(crate) fn open(&self, index: u64, last: bool, buf: &mut [u8]) -> bool {
         let nonce = Nonce::assume_unique_for_key(segment_nonce(&self.prefix, index, last));
-        self.key.open_in_place(nonce, Aad::from(&self.aad), buf).is_ok()
+        self.key
+            .open_in_place(nonce, Aad::from(&self.aad), buf)
+            .is_ok()
     }
 
     /// Opens segment `index` which was read as final (`last`) or not, and classifies a
@@ -132,7 +135,14 @@ pub(crate) fn new_pack(secret: Secret<'_>, opts: &EncryptOptions) -> Result<(Hea
     let data_key = Zeroizing::new(random_bytes::<32>()?);
     let nonce_prefix = random_bytes::<NONCE_PREFIX_LEN>()?;
     let (kdf, kek) = kek_for_new(secret, opts.kdf)?;
-    let header = seal_header(opts.segment_size, nonce_prefix, kdf, &kek, random_bytes()?, &data_key)?;
+    let header = seal_header(
+        opts.segment_size,
+        nonce_prefix,
+        kdf,
+        &kek,
+        random_bytes()?,
+        &data_key,
+    )?;
     let dk = DataKey::new(&data_key, &header)?;
     Ok((header, dk))
 }
@@ -209,8 +219,13 @@ fn kek_for_header(header: &Header, secret: Secret<'_>) -> Result<Zeroizing<[u8; 
 /// Unwraps the data key of a pack.
 pub(crate) fn open_pack(header: &Header, secret: Secret<'_>) -> Result<DataKey> {
     let kek = kek_for_header(header, secret)?;
-    let raw = unwrap(&kek, &header.wrap_nonce, &header.wrap_aad(), &header.wrapped_key)
-        .ok_or(Error::HeaderTampered)?;
+    let raw = unwrap(
+        &kek,
+        &header.wrap_nonce,
+        &header.wrap_aad(),
+        &header.wrapped_key,
+    )
+    .ok_or(Error::HeaderTampered)?;
     DataKey::new(&raw, header)
 }
 
@@ -225,8 +240,13 @@ pub fn rewrap_header(
 ) -> Result<[u8; HEADER_LEN]> {
     let parsed = Header::decode(header)?;
     let kek = kek_for_header(&parsed, old)?;
-    let raw = unwrap(&kek, &parsed.wrap_nonce, &parsed.wrap_aad(), &parsed.wrapped_key)
-        .ok_or(Error::HeaderTampered)?;
+    let raw = unwrap(
+        &kek,
+        &parsed.wrap_nonce,
+        &parsed.wrap_aad(),
+        &parsed.wrapped_key,
+    )
+    .ok_or(Error::HeaderTampered)?;
     let (kdf, new_kek) = kek_for_new(new, kdf_params)?;
     let out = seal_header(
         parsed.segment_size,
@@ -298,6 +318,10 @@ pub(crate) fn seal_batch(
 /// Opens consecutive segments in place in `buf` (a copy of `raw`), the first with index
 /// `first` at pack offset `offset`, the last read as final when `final_batch`. Returns the
 /// first failure (lowest index), classified.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "internal helper; a struct would only rename the arguments"
+)]
 pub(crate) fn open_batch(
     dk: &DataKey,
     buf: &mut [u8],

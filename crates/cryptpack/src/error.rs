@@ -180,10 +180,10 @@ impl Error {
     /// plain I/O error.
     pub fn from_io(e: std::io::Error) -> Error {
         if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            if let Some(inner) = e.into_inner() {
-                if let Ok(ours) = inner.downcast::<Error>() {
-                    return *ours;
-                }
+            if let Some(inner) = e.into_inner()
+                && let Ok(ours) = inner.downcast::<Error>()
+            {
+                return *ours;
             }
             return Error::Io(std::io::Error::other("unrecoverable wrapped error"));
         }

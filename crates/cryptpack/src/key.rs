@@ -64,7 +64,7 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         }
     }
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks(2)
@@ -74,7 +74,9 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
 
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut b = [0u8; N];
-    SystemRandom::new().fill(&mut b).map_err(|_| Error::Random)?;
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| Error::Random)?;
     Ok(b)
 }
 
@@ -121,7 +123,8 @@ impl KdfParams {
         self.check().map_err(Error::InvalidOption)?;
         let params = argon2::Params::new(self.m_cost_kib, self.t_cost, self.p_cost, Some(32))
             .map_err(|e| Error::Kdf(e.to_string()))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; 32]);
         argon
             .hash_password_into(pass.0.as_bytes(), salt, out.as_mut())
@@ -140,7 +143,9 @@ pub struct Key {
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Key").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -195,7 +200,12 @@ impl Key {
 
     /// Writes this key to a new key file protected by a passphrase (Argon2id with `params`,
     /// then AES-256-GCM; mode 0600; fails if the file exists).
-    pub fn write_protected_file(&self, path: &Path, pass: &Passphrase, params: KdfParams) -> Result<()> {
+    pub fn write_protected_file(
+        &self,
+        path: &Path,
+        pass: &Passphrase,
+        params: KdfParams,
+    ) -> Result<()> {
         let salt = random_bytes::<16>()?;
         let nonce = random_bytes::<12>()?;
         let wrapping = params.derive(pass, &salt)?;
@@ -298,7 +308,8 @@ impl ProtectedKey {
     pub fn unlock(&self, pass: &Passphrase) -> Result<Key> {
         let wrapping = self.params.derive(pass, &self.salt)?;
         let aad = protected_aad(self.id, &self.params, &self.salt);
-        let kek = unwrap(&wrapping, &self.nonce, &aad, &self.wrapped).ok_or(Error::WrongPassphrase)?;
+        let kek =
+            unwrap(&wrapping, &self.nonce, &aad, &self.wrapped).ok_or(Error::WrongPassphrase)?;
         let key = Key::from_bytes(&kek);
         if key.id != self.id {
             return Err(Error::InvalidKeyFile {
@@ -329,7 +340,9 @@ impl KeyFile {
         }
         let mut fields: Vec<(&str, &str)> = Vec::new();
         for line in lines {
-            let (k, v) = line.split_once(':').ok_or(bad("has a line without \"name: value\""))?;
+            let (k, v) = line
+                .split_once(':')
+                .ok_or(bad("has a line without \"name: value\""))?;
             fields.push((k.trim(), v.trim()));
         }
         let get = |name: &'static str| {
@@ -343,7 +356,11 @@ impl KeyFile {
             unhex(get(name).map_err(|_| bad(problem))?).ok_or(bad(problem))
         };
         let id_bytes = fixed("id", "has no valid id line")?;
-        let id = KeyId(id_bytes.try_into().map_err(|_| bad("id must be 32 hex digits"))?);
+        let id = KeyId(
+            id_bytes
+                .try_into()
+                .map_err(|_| bad("id must be 32 hex digits"))?,
+        );
         if fields.iter().any(|(k, _)| *k == "kek") {
             let kek = Zeroizing::new(fixed("kek", "kek must be 64 hex digits")?);
             let kek: &[u8; 32] = kek
@@ -356,15 +373,20 @@ impl KeyFile {
             }
             return Ok(KeyFile::Plain(key));
         }
-        let params_text = get("argon2id").map_err(|_| bad("has neither a kek nor an argon2id line"))?;
+        let params_text =
+            get("argon2id").map_err(|_| bad("has neither a kek nor an argon2id line"))?;
         let mut params = KdfParams {
             m_cost_kib: 0,
             t_cost: 0,
             p_cost: 0,
         };
         for part in params_text.split_whitespace() {
-            let (k, v) = part.split_once('=').ok_or(bad("argon2id line is not m=.. t=.. p=.."))?;
-            let v: u32 = v.parse().map_err(|_| bad("argon2id value is not a number"))?;
+            let (k, v) = part
+                .split_once('=')
+                .ok_or(bad("argon2id line is not m=.. t=.. p=.."))?;
+            let v: u32 = v
+                .parse()
+                .map_err(|_| bad("argon2id value is not a number"))?;
             match k {
                 "m" => params.m_cost_kib = v,
                 "t" => params.t_cost = v,
@@ -453,12 +475,21 @@ impl Secret<'_> {
 }
 
 /// Seals a 32-byte key under `kek` with AES-256-GCM: 32 bytes ciphertext || 16 bytes tag.
-pub(crate) fn wrap(kek: &[u8; 32], nonce: &[u8; 12], aad: &[u8], key: &[u8; 32]) -> Result<[u8; 48]> {
+pub(crate) fn wrap(
+    kek: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    key: &[u8; 32],
+) -> Result<[u8; 48]> {
     let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek).map_err(|_| Error::Random)?);
     let mut out = [0u8; 48];
     out[..32].copy_from_slice(key);
     let tag = k
-        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), &mut out[..32])
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad),
+            &mut out[..32],
+        )
         .map_err(|_| Error::Random)?;
     out[32..].copy_from_slice(tag.as_ref());
     Ok(out)
@@ -474,7 +505,11 @@ pub(crate) fn unwrap(
     let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, kek).ok()?);
     let mut buf = Zeroizing::new(*wrapped);
     let plain = k
-        .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf.as_mut())
+        .open_in_place(
+            Nonce::assume_unique_for_key(*nonce),
+            Aad::from(aad),
+            buf.as_mut(),
+        )
         .ok()?;
     let mut out = Zeroizing::new([0u8; 32]);
     out.copy_from_slice(plain);

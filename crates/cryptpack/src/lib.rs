@@ -72,8 +72,7 @@ pub use format::{
 };
 pub use key::{KdfParams, Key, KeyFile, KeyId, Passphrase, ProtectedKey, Secret};
 pub use ops::{
-    Progress, Silent, ciphertext_hash, decrypt_stream, decrypt_to_path, encrypt_stream,
-    rewrap_file,
+    Progress, Silent, ciphertext_hash, decrypt_stream, decrypt_to_path, encrypt_stream, rewrap_file,
 };
 pub use read::{DecryptOptions, Decryptor, read_header};
 pub use seek::{PackInfo, PackReader, inspect};

@@ -84,8 +84,9 @@ pub fn decrypt_stream(
     let mut dec = Decryptor::with_options(input, secret, opts)?;
     copy(&mut dec, &mut output, progress, cancel)?;
     output.flush()?;
-    dec.summary()
-        .ok_or(Error::Io(io::Error::other("decryptor ended without a summary")))
+    dec.summary().ok_or(Error::Io(io::Error::other(
+        "decryptor ended without a summary",
+    )))
 }
 
 /// Decrypts a whole pack to the file `dest`: writes a temporary file in the same directory

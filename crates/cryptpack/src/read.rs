@@ -92,7 +92,11 @@ impl<R: Read> Decryptor<R> {
     }
 
     /// Like [`Decryptor::new`] with explicit options.
-    pub fn with_options(mut inner: R, secret: Secret<'_>, opts: &DecryptOptions) -> Result<Decryptor<R>> {
+    pub fn with_options(
+        mut inner: R,
+        secret: Secret<'_>,
+        opts: &DecryptOptions,
+    ) -> Result<Decryptor<R>> {
         let mut head = [0u8; HEADER_LEN];
         let n = read_full(&mut inner, &mut head)?;
         let header = Header::decode(&head[..n])?;

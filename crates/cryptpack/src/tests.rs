@@ -36,7 +36,9 @@ fn vector_pack() -> Vec<u8> {
 fn doc_hex(name: &str) -> Vec<u8> {
     let doc = include_str!("../FORMAT.md");
     let marker = format!("<!-- vector:{name} -->");
-    let at = doc.find(&marker).unwrap_or_else(|| panic!("FORMAT.md lacks {marker}"));
+    let at = doc
+        .find(&marker)
+        .unwrap_or_else(|| panic!("FORMAT.md lacks {marker}"));
     let rest = &doc[at + marker.len()..];
     let open = rest.find("```").expect("code block after marker") + 3;
     let body = &rest[open..];

@@ -1,11 +1,15 @@
 //! Round trips, tamper detection, keys, rewrap, and the ring / aes-gcm oracle cross-check.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions may unwrap"
+)]
 
 use std::io::{Cursor, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::AtomicBool;
 
 use cryptpack::{
     DecryptOptions, Decryptor, EncryptOptions, Encryptor, Error, HEADER_LEN, Header, KdfParams,
-    Key, KeyFile, Passphrase, PackReader, Secret, Silent, Summary,
+    Key, KeyFile, PackReader, Passphrase, Secret, Silent, Summary,
 };
 use proptest::prelude::*;
 
@@ -40,7 +44,12 @@ fn data(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-fn seal(secret: Secret<'_>, o: &EncryptOptions, plain: &[u8], write_chunk: usize) -> (Summary, Vec<u8>) {
+fn seal(
+    secret: Secret<'_>,
+    o: &EncryptOptions,
+    plain: &[u8],
+    write_chunk: usize,
+) -> (Summary, Vec<u8>) {
     let mut enc = Encryptor::new(Vec::new(), secret, o).unwrap();
     for part in plain.chunks(write_chunk.max(1)) {
         enc.write_all(part).unwrap();
@@ -49,7 +58,12 @@ fn seal(secret: Secret<'_>, o: &EncryptOptions, plain: &[u8], write_chunk: usize
 }
 
 /// Decrypts with the stream reader: the output produced, and the error if any.
-fn open_stream(pack: &[u8], secret: Secret<'_>, threads: usize, batch: usize) -> (Vec<u8>, Result<Summary, Error>) {
+fn open_stream(
+    pack: &[u8],
+    secret: Secret<'_>,
+    threads: usize,
+    batch: usize,
+) -> (Vec<u8>, Result<Summary, Error>) {
     let o = DecryptOptions {
         threads,
         batch_segments: Some(batch),
@@ -148,7 +162,10 @@ fn parallel_batches_round_trip() {
     let index = 500u64;
     bad[HEADER_LEN + index as usize * (4096 + TAG) + 5] ^= 0x40;
     let (out, res) = open_stream(&bad, Secret::Key(&k), 3, 128);
-    assert!(matches!(res, Err(Error::CorruptSegment { index: 500, .. })), "{res:?}");
+    assert!(
+        matches!(res, Err(Error::CorruptSegment { index: 500, .. })),
+        "{res:?}"
+    );
     assert!(out.len() <= 500 * 4096 && plain.starts_with(&out));
 }
 
@@ -213,7 +230,7 @@ fn truncation_anywhere_is_detected() {
         let (out, res) = open_stream(&pack[..len], Secret::Key(&k), 1, 2);
         let err = res.expect_err("truncation not detected");
         check_no_garbage(&plain, &out);
-        let boundary = len >= HEADER_LEN && (len - HEADER_LEN) % 32 == 0;
+        let boundary = len >= HEADER_LEN && (len - HEADER_LEN).is_multiple_of(32);
         if boundary || len < HEADER_LEN {
             assert!(matches!(err, Error::Truncated { .. }), "len {len}: {err:?}");
         }
@@ -226,11 +243,19 @@ fn extension_is_detected() {
     let k = key();
     let plain = data(32, 4);
     let (_, pack) = seal(Secret::Key(&k), &opts(16, 1, 2), &plain, 32);
-    for extra in [&[0u8][..], &[1; 16], &[2; 48], &pack[HEADER_LEN..HEADER_LEN + 32]] {
+    for extra in [
+        &[0u8][..],
+        &[1; 16],
+        &[2; 48],
+        &pack[HEADER_LEN..HEADER_LEN + 32],
+    ] {
         let mut ext = pack.clone();
         ext.extend_from_slice(extra);
         let (out, res) = open_stream(&ext, Secret::Key(&k), 1, 1);
-        assert!(matches!(res, Err(Error::TrailingData { offset }) if offset == pack.len() as u64), "{res:?}");
+        assert!(
+            matches!(res, Err(Error::TrailingData { offset }) if offset == pack.len() as u64),
+            "{res:?}"
+        );
         check_no_garbage(&plain, &out);
         assert!(PackReader::open(Cursor::new(&ext), Secret::Key(&k)).is_err());
     }
@@ -239,7 +264,10 @@ fn extension_is_detected() {
     let mut ext = short.clone();
     ext.push(0);
     let (_, res) = open_stream(&ext, Secret::Key(&k), 1, 4);
-    assert!(matches!(res, Err(Error::CorruptSegment { index: 2, .. })), "{res:?}");
+    assert!(
+        matches!(res, Err(Error::CorruptSegment { index: 2, .. })),
+        "{res:?}"
+    );
 }
 
 fn small_pack_with(k: &Key) -> (Vec<u8>, Vec<u8>) {
@@ -251,7 +279,8 @@ fn small_pack_with(k: &Key) -> (Vec<u8>, Vec<u8>) {
 #[test]
 fn reordered_duplicated_dropped_segments_are_detected() {
     let (k, plain, pack) = small_pack();
-    let seg = |i: usize| pack[HEADER_LEN + i * 32..(HEADER_LEN + (i + 1) * 32).min(pack.len())].to_vec();
+    let seg =
+        |i: usize| pack[HEADER_LEN + i * 32..(HEADER_LEN + (i + 1) * 32).min(pack.len())].to_vec();
     let head = pack[..HEADER_LEN].to_vec();
     let build = |order: &[usize]| {
         let mut p = head.clone();
@@ -278,7 +307,10 @@ fn reordered_duplicated_dropped_segments_are_detected() {
             "corrupt 1" => matches!(err, Error::CorruptSegment { index: 1, .. }),
             "corrupt 2" => matches!(err, Error::CorruptSegment { index: 2, .. }),
             "truncated" => matches!(err, Error::Truncated { .. }),
-            _ => matches!(err, Error::CorruptSegment { .. } | Error::TrailingData { .. }),
+            _ => matches!(
+                err,
+                Error::CorruptSegment { .. } | Error::TrailingData { .. }
+            ),
         };
         assert!(ok, "{order:?}: {err:?}");
     }
@@ -298,7 +330,9 @@ fn distinct_errors_for_keys_and_headers() {
     let wrong = Passphrase::new("battery staple".into()).unwrap();
 
     let e = Decryptor::new(&pack[..], Secret::Key(&other)).unwrap_err();
-    assert!(matches!(e, Error::WrongKey { expected, given } if expected == k.id() && given == other.id()));
+    assert!(
+        matches!(e, Error::WrongKey { expected, given } if expected == k.id() && given == other.id())
+    );
     assert!(e.is_authentication_failure());
     let e = Decryptor::new(&pack[..], Secret::Passphrase(&pass)).unwrap_err();
     assert!(matches!(e, Error::WrongSecretKind { .. }));
@@ -314,19 +348,40 @@ fn distinct_errors_for_keys_and_headers() {
     assert!(matches!(e, Error::NotCryptpack { .. }));
     let mut v = pack.clone();
     v[8] = 2;
-    assert!(matches!(Decryptor::new(&v[..], Secret::Key(&k)).unwrap_err(), Error::UnsupportedVersion { version: 2 }));
+    assert!(matches!(
+        Decryptor::new(&v[..], Secret::Key(&k)).unwrap_err(),
+        Error::UnsupportedVersion { version: 2 }
+    ));
     let mut v = pack.clone();
     v[9] = 9;
-    assert!(matches!(Decryptor::new(&v[..], Secret::Key(&k)).unwrap_err(), Error::UnsupportedAlgorithm { id: 9 }));
+    assert!(matches!(
+        Decryptor::new(&v[..], Secret::Key(&k)).unwrap_err(),
+        Error::UnsupportedAlgorithm { id: 9 }
+    ));
     // Same key id, other segment size or nonce prefix: the key wrap catches it.
     for at in [12usize, 16, 72, 100] {
         let mut v = pack.clone();
         v[at] ^= 4;
-        assert!(matches!(Decryptor::new(&v[..], Secret::Key(&k)).unwrap_err(), Error::HeaderTampered), "byte {at}");
+        assert!(
+            matches!(
+                Decryptor::new(&v[..], Secret::Key(&k)).unwrap_err(),
+                Error::HeaderTampered
+            ),
+            "byte {at}"
+        );
     }
-    assert!(matches!(Decryptor::new(&pack[..50], Secret::Key(&k)).unwrap_err(), Error::Truncated { len: 50 }));
-    assert!(matches!(Decryptor::new(&pack[..HEADER_LEN], Secret::Key(&k)).unwrap()
-        .read_to_end(&mut Vec::new()).map_err(Error::from_io).unwrap_err(), Error::Truncated { .. }));
+    assert!(matches!(
+        Decryptor::new(&pack[..50], Secret::Key(&k)).unwrap_err(),
+        Error::Truncated { len: 50 }
+    ));
+    assert!(matches!(
+        Decryptor::new(&pack[..HEADER_LEN], Secret::Key(&k))
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .map_err(Error::from_io)
+            .unwrap_err(),
+        Error::Truncated { .. }
+    ));
 }
 
 #[test]
@@ -341,18 +396,38 @@ fn rewrap_changes_only_the_key_slot() {
     let new = std::fs::read(&path).unwrap();
     assert_eq!(new[..24], pack[..24], "stream header unchanged");
     assert_eq!(new[HEADER_LEN..], pack[HEADER_LEN..], "segments untouched");
-    assert!(matches!(Decryptor::new(&new[..], Secret::Key(&k)).unwrap_err(), Error::WrongKey { .. }));
+    assert!(matches!(
+        Decryptor::new(&new[..], Secret::Key(&k)).unwrap_err(),
+        Error::WrongKey { .. }
+    ));
     let (out, res) = open_stream(&new, Secret::Key(&k2), 1, 1);
     res.unwrap();
     assert_eq!(out, plain);
 
     // To a passphrase and back to a key.
     let pass = Passphrase::new("rotate me".into()).unwrap();
-    cryptpack::rewrap_file(&path, Secret::Key(&k2), Secret::Passphrase(&pass), small_kdf()).unwrap();
-    let (out, res) = open_stream(&std::fs::read(&path).unwrap(), Secret::Passphrase(&pass), 1, 1);
+    cryptpack::rewrap_file(
+        &path,
+        Secret::Key(&k2),
+        Secret::Passphrase(&pass),
+        small_kdf(),
+    )
+    .unwrap();
+    let (out, res) = open_stream(
+        &std::fs::read(&path).unwrap(),
+        Secret::Passphrase(&pass),
+        1,
+        1,
+    );
     res.unwrap();
     assert_eq!(out, plain);
-    let back = cryptpack::rewrap_header(&std::fs::read(&path).unwrap(), Secret::Passphrase(&pass), Secret::Key(&k), small_kdf()).unwrap();
+    let back = cryptpack::rewrap_header(
+        &std::fs::read(&path).unwrap(),
+        Secret::Passphrase(&pass),
+        Secret::Key(&k),
+        small_kdf(),
+    )
+    .unwrap();
     let mut restored = back.to_vec();
     restored.extend_from_slice(&pack[HEADER_LEN..]);
     assert_eq!(open_stream(&restored, Secret::Key(&k), 1, 1).0, plain);
@@ -369,11 +444,20 @@ fn key_files() {
     let path = dir.path().join("k");
     let k = Key::generate().unwrap();
     k.write_file(&path).unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_eq!(Key::read_file(&path).unwrap().id(), k.id());
-    assert!(matches!(k.write_file(&path).unwrap_err(), Error::File { .. }), "no overwrite");
+    assert!(
+        matches!(k.write_file(&path).unwrap_err(), Error::File { .. }),
+        "no overwrite"
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-    assert!(matches!(Key::read_file(&path).unwrap_err(), Error::InsecurePermissions { mode: 0o640, .. }));
+    assert!(matches!(
+        Key::read_file(&path).unwrap_err(),
+        Error::InsecurePermissions { mode: 0o640, .. }
+    ));
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     // A damaged id line is caught.
     let text = std::fs::read_to_string(&path).unwrap();
@@ -383,27 +467,47 @@ fn key_files() {
     let bad = text.replace(&k.id().to_string(), &id);
     std::fs::write(&damaged, bad).unwrap();
     std::fs::set_permissions(&damaged, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert!(matches!(Key::read_file(&damaged).unwrap_err(), Error::InvalidKeyFile { .. }));
+    assert!(matches!(
+        Key::read_file(&damaged).unwrap_err(),
+        Error::InvalidKeyFile { .. }
+    ));
 
     // Passphrase-protected.
     let pp = dir.path().join("kp");
     let pass = Passphrase::new("open sesame".into()).unwrap();
     k.write_protected_file(&pp, &pass, small_kdf()).unwrap();
-    assert!(matches!(Key::read_file(&pp).unwrap_err(), Error::KeyFileNeedsPassphrase { .. }));
-    let KeyFile::Protected(p) = KeyFile::read(&pp).unwrap() else { panic!("not protected") };
+    assert!(matches!(
+        Key::read_file(&pp).unwrap_err(),
+        Error::KeyFileNeedsPassphrase { .. }
+    ));
+    let KeyFile::Protected(p) = KeyFile::read(&pp).unwrap() else {
+        panic!("not protected")
+    };
     assert_eq!(p.id(), k.id());
     assert_eq!(p.unlock(&pass).unwrap().id(), k.id());
     let wrong = Passphrase::new("close sesame".into()).unwrap();
-    assert!(matches!(p.unlock(&wrong).unwrap_err(), Error::WrongPassphrase));
+    assert!(matches!(
+        p.unlock(&wrong).unwrap_err(),
+        Error::WrongPassphrase
+    ));
 
     // Passphrase files: first line, permissions checked, empty refused.
     let pf = dir.path().join("pass");
     std::fs::write(&pf, "open sesame\n").unwrap();
     std::fs::set_permissions(&pf, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(p.unlock(&Passphrase::read_file(&pf).unwrap()).unwrap().id(), k.id());
+    assert_eq!(
+        p.unlock(&Passphrase::read_file(&pf).unwrap()).unwrap().id(),
+        k.id()
+    );
     std::fs::write(&pf, "\n").unwrap();
-    assert!(matches!(Passphrase::read_file(&pf).unwrap_err(), Error::EmptyPassphrase));
-    assert!(format!("{pass:?}{k:?}").find("sesame").is_none(), "Debug leaks secrets");
+    assert!(matches!(
+        Passphrase::read_file(&pf).unwrap_err(),
+        Error::EmptyPassphrase
+    ));
+    assert!(
+        format!("{pass:?}{k:?}").find("sesame").is_none(),
+        "Debug leaks secrets"
+    );
 }
 
 #[test]
@@ -412,30 +516,66 @@ fn decrypt_to_path_leaves_nothing_on_failure() {
     let (k, plain, pack) = small_pack();
     let dest = dir.path().join("out");
     let no = AtomicBool::new(false);
-    let s = cryptpack::decrypt_to_path(&pack[..], &dest, Secret::Key(&k), &DecryptOptions::default(), &Silent, &no).unwrap();
+    let s = cryptpack::decrypt_to_path(
+        &pack[..],
+        &dest,
+        Secret::Key(&k),
+        &DecryptOptions::default(),
+        &Silent,
+        &no,
+    )
+    .unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), plain);
     assert_eq!(s.plaintext_len, 40);
     std::fs::remove_file(&dest).unwrap();
     let mut bad = pack.clone();
     let last = bad.len() - 1;
     bad[last] ^= 1;
-    let e = cryptpack::decrypt_to_path(&bad[..], &dest, Secret::Key(&k), &DecryptOptions::default(), &Silent, &no).unwrap_err();
+    let e = cryptpack::decrypt_to_path(
+        &bad[..],
+        &dest,
+        Secret::Key(&k),
+        &DecryptOptions::default(),
+        &Silent,
+        &no,
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::CorruptSegment { index: 2, .. }), "{e:?}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file left behind");
-    let e = cryptpack::decrypt_to_path(&pack[..], &dest, Secret::Key(&k), &DecryptOptions::default(), &Silent, &AtomicBool::new(true)).unwrap_err();
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file left behind"
+    );
+    let e = cryptpack::decrypt_to_path(
+        &pack[..],
+        &dest,
+        Secret::Key(&k),
+        &DecryptOptions::default(),
+        &Silent,
+        &AtomicBool::new(true),
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::Cancelled));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 /// An independent decryptor written from FORMAT.md with RustCrypto's aes-gcm.
 fn oracle_decrypt(pack: &[u8], kek: &[u8; 32]) -> Option<Vec<u8>> {
-    use aes_gcm::aead::{Aead, KeyInit, Payload};
     use aes_gcm::Aes256Gcm;
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
     let h = &pack[..HEADER_LEN];
     let seg = u32::from_le_bytes(h[12..16].try_into().ok()?) as usize;
     let wrap = Aes256Gcm::new_from_slice(kek).ok()?;
     let nonce: [u8; 12] = h[72..84].try_into().ok()?;
-    let dk = wrap.decrypt(&nonce.into(), Payload { msg: &h[84..132], aad: &h[..84] }).ok()?;
+    let dk = wrap
+        .decrypt(
+            &nonce.into(),
+            Payload {
+                msg: &h[84..132],
+                aad: &h[..84],
+            },
+        )
+        .ok()?;
     let cipher = Aes256Gcm::new_from_slice(&dk).ok()?;
     let aad = blake3::hash(&h[..24]);
     let chunks: Vec<&[u8]> = pack[HEADER_LEN..].chunks(seg + TAG).collect();
@@ -445,15 +585,25 @@ fn oracle_decrypt(pack: &[u8], kek: &[u8; 32]) -> Option<Vec<u8>> {
         n[..7].copy_from_slice(&h[16..23]);
         n[7..11].copy_from_slice(&(i as u32).to_be_bytes());
         n[11] = u8::from(i + 1 == chunks.len());
-        out.extend(cipher.decrypt(&n.into(), Payload { msg: c, aad: aad.as_bytes() }).ok()?);
+        out.extend(
+            cipher
+                .decrypt(
+                    &n.into(),
+                    Payload {
+                        msg: c,
+                        aad: aad.as_bytes(),
+                    },
+                )
+                .ok()?,
+        );
     }
     Some(out)
 }
 
 /// An independent encryptor written from FORMAT.md with aes-gcm (fixed nonces: test only).
 fn oracle_encrypt(plain: &[u8], kek: &[u8; 32], seg: usize) -> Vec<u8> {
-    use aes_gcm::aead::{Aead, KeyInit, Payload};
     use aes_gcm::Aes256Gcm;
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
     let key_id = &blake3::derive_key("tapebackup cryptpack v1 key id", kek)[..16];
     let mut h = vec![0u8; 84];
     h[..8].copy_from_slice(b"TAPEBKCP");
@@ -466,17 +616,33 @@ fn oracle_encrypt(plain: &[u8], kek: &[u8; 32], seg: usize) -> Vec<u8> {
     h[72..84].copy_from_slice(&[6; 12]);
     let dk = [0x42u8; 32];
     let wrap = Aes256Gcm::new_from_slice(kek).unwrap();
-    let wrapped = wrap.encrypt(&[6u8; 12].into(), Payload { msg: &dk, aad: &h }).unwrap();
+    let wrapped = wrap
+        .encrypt(&[6u8; 12].into(), Payload { msg: &dk, aad: &h })
+        .unwrap();
     let aad = blake3::hash(&h[..24]);
     h.extend(wrapped);
     let cipher = Aes256Gcm::new_from_slice(&dk).unwrap();
-    let parts: Vec<&[u8]> = if plain.is_empty() { vec![&[][..]] } else { plain.chunks(seg).collect() };
+    let parts: Vec<&[u8]> = if plain.is_empty() {
+        vec![&[][..]]
+    } else {
+        plain.chunks(seg).collect()
+    };
     for (i, p) in parts.iter().enumerate() {
         let mut n = [0u8; 12];
         n[..7].copy_from_slice(&[5; 7]);
         n[7..11].copy_from_slice(&(i as u32).to_be_bytes());
         n[11] = u8::from(i + 1 == parts.len());
-        h.extend(cipher.encrypt(&n.into(), Payload { msg: p, aad: aad.as_bytes() }).unwrap());
+        h.extend(
+            cipher
+                .encrypt(
+                    &n.into(),
+                    Payload {
+                        msg: p,
+                        aad: aad.as_bytes(),
+                    },
+                )
+                .unwrap(),
+        );
     }
     h
 }
