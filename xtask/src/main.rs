@@ -3,6 +3,7 @@
 //! - `cargo xtask test`: install what the tests need (idempotent), then run every test.
 //! - `cargo xtask demo`: the main job on the built-in virtual library.
 //! - `cargo xtask bench <what>`: our code against its peers, side by side, with ratios.
+//! - `cargo xtask vm-smoke`: our SCSI code against a real Linux tape stack in a QEMU guest.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod demo;
+mod vm_smoke;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "tapebackup workspace chores")]
@@ -39,6 +41,12 @@ enum Task {
         #[command(subcommand)]
         which: bench::Bench,
     },
+    /// Boot a Debian kernel under QEMU with a tgt tape library and test tapebackup against
+    /// the real st/sg/ch drivers.
+    VmSmoke(vm_smoke::Args),
+    /// The guest half of vm-smoke (runs inside the VM).
+    #[command(hide = true)]
+    VmSmokeGuest(vm_smoke::guest::GuestArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +55,8 @@ fn main() -> anyhow::Result<()> {
         Task::Test { no_deps } => test(no_deps),
         Task::Demo { dir } => demo::run(dir),
         Task::Bench { which } => bench::run(which),
+        Task::VmSmoke(args) => vm_smoke::run(args),
+        Task::VmSmokeGuest(args) => vm_smoke::guest_main(args),
     }
 }
 
