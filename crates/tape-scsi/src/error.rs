@@ -70,4 +70,69 @@ pub enum Error {
         /// Logical block where it happened.
         block: u64,
     },
+    /// An element address that the library does not have (21/01), or a slot or drive
+    /// number outside the inventory.
+    #[error("{device}: no such element: {what}")]
+    NoSuchElement {
+        /// Changer device name.
+        device: String,
+        /// The slot, drive or address asked for.
+        what: String,
+    },
+    /// ILLEGAL REQUEST: the device rejected a field of the CDB or parameter list.
+    #[error("{device}: {command} rejected: {asc:02X}/{ascq:02X} ({asc_name})")]
+    IllegalRequest {
+        /// Device name.
+        device: String,
+        /// The command.
+        command: &'static str,
+        /// Additional sense code.
+        asc: u8,
+        /// Additional sense code qualifier.
+        ascq: u8,
+        /// Readable name of ASC/ASCQ.
+        asc_name: &'static str,
+        /// The offending CDB (or parameter list) byte, when the device says so.
+        field_byte: Option<u16>,
+    },
+    /// A drive is open in another handle or process (like `EBUSY` on `/dev/nstN`).
+    #[error("{device}: drive is in use by another process")]
+    Busy {
+        /// Device name.
+        device: String,
+    },
+    /// A unit attention (e.g. medium changed, reset) ended the command; retry it.
+    #[error("{device}: unit attention: {reason}")]
+    UnitAttention {
+        /// Device name.
+        device: String,
+        /// What the device reported.
+        reason: &'static str,
+    },
+    /// A request the device or virtual library cannot carry out as asked (a partition that
+    /// does not exist, an empty record, a full slot...).
+    #[error("{device}: invalid request: {what}")]
+    InvalidRequest {
+        /// Device or library name.
+        device: String,
+        /// What was wrong.
+        what: String,
+    },
+    /// A virtual cartridge directory holds something it should not (a missing block, a
+    /// malformed attribute or configuration file).
+    #[error("{path}: corrupt virtual cartridge: {reason}")]
+    CartridgeCorrupt {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The virtual library's state file is malformed or inconsistent.
+    #[error("{path}: bad virtual library state: {reason}")]
+    VtlState {
+        /// The state file or library directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }

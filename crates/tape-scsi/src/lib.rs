@@ -6,9 +6,17 @@
 mod drive;
 mod error;
 mod transport;
+mod vtl;
+
+pub mod conformance;
 
 pub use drive::{
     Capacity, DriveStatus, MamAttribute, Position, ReadOutcome, Space, TapeDrive, WriteOutcome,
 };
 pub use error::Error;
 pub use transport::{Completion, DataDirection, ScsiTransport, status};
+pub use vtl::{
+    CartridgeFaults, CartridgeOptions, CartridgeState, DriveFaults, DriveState, FaultOp, LibraryOptions,
+    LibraryState, MediumErrorFault, Occupant, SavedPosition, TcConf, VirtualDrive, VirtualLibrary,
+    decode_attribute_file, decode_state, encode_attribute_file,
+};
