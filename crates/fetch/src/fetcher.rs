@@ -607,7 +607,7 @@ fn dir_usage(dir: &Path) -> Result<u64, Error> {
 fn free_space(dir: &Path) -> Result<u64, Error> {
     let st = nix::sys::statvfs::statvfs(dir)
         .map_err(|e| Error::io("statvfs", dir, std::io::Error::from(e)))?;
-    Ok(u64::from(st.blocks_available()) * u64::from(st.fragment_size()))
+    Ok(st.blocks_available().saturating_mul(st.fragment_size()))
 }
 
 /// Splits entry indices into `n` batches of similar byte totals (largest first into the
