@@ -139,4 +139,13 @@ pub trait TapeDrive {
     fn write_attribute(&mut self, partition: u8, attribute: &MamAttribute) -> Result<(), Error>;
     /// Capacity of the current partition.
     fn capacity(&mut self) -> Result<Capacity, Error>;
+    /// TapeAlert flags that are set (log page 2Eh on real drives, where reading clears
+    /// them). The default returns [`Error::Unsupported`]; a drive that can report alerts
+    /// (the st drive, the virtual drive with injected faults) overrides it.
+    fn tape_alerts(&mut self) -> Result<Vec<crate::log::TapeAlert>, Error> {
+        Err(Error::Unsupported {
+            device: self.name(),
+            what: "TapeAlert",
+        })
+    }
 }
