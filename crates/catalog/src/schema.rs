@@ -1,0 +1,166 @@
+//! Schema and migrations (`PRAGMA user_version` steps driven by `rusqlite_migration`).
+//!
+//! Append a migration to [`MIGRATIONS`] to change the schema; never edit a released one.
+//! `tests/migrations.rs` opens a catalog created at every earlier version and checks it.
+
+use rusqlite_migration::{M, Migrations};
+
+/// Version 1: the initial schema. All times are INTEGER seconds since the Unix epoch, UTC.
+const V1: &str = r#"
+-- Marks the file as a tapebackup catalog: ASCII "TBCt" (see catalog::APPLICATION_ID).
+PRAGMA application_id = 1413628788;
+
+CREATE TABLE source (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    url         TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE file (
+    id          INTEGER PRIMARY KEY,
+    source_id   INTEGER NOT NULL REFERENCES source(id),
+    path        TEXT NOT NULL,
+    UNIQUE (source_id, path)
+) STRICT;
+CREATE INDEX file_by_path ON file(path);
+
+CREATE TABLE content (
+    id          INTEGER PRIMARY KEY,
+    hash_algo   TEXT NOT NULL CHECK (hash_algo IN ('blake3', 'sha256', 'md5')),
+    hash        BLOB NOT NULL,
+    size        INTEGER CHECK (size >= 0),
+    UNIQUE (hash_algo, hash)
+) STRICT;
+
+CREATE TABLE version (
+    id          INTEGER PRIMARY KEY,
+    file_id     INTEGER NOT NULL REFERENCES file(id),
+    seq         INTEGER NOT NULL CHECK (seq >= 1),
+    size        INTEGER CHECK (size >= 0),
+    mtime       INTEGER NOT NULL,
+    mode        INTEGER NOT NULL,
+    content_id  INTEGER REFERENCES content(id),
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    deleted_at  INTEGER,
+    UNIQUE (file_id, seq)
+) STRICT;
+CREATE INDEX version_by_content ON version(content_id);
+CREATE INDEX version_unfetched ON version(id) WHERE content_id IS NULL;
+
+CREATE TABLE pack (
+    id                INTEGER PRIMARY KEY,
+    name              TEXT NOT NULL UNIQUE,
+    format            TEXT NOT NULL,
+    key_id            TEXT NOT NULL,
+    plain_size        INTEGER CHECK (plain_size >= 0),
+    plain_hash_algo   TEXT,
+    plain_hash        BLOB,
+    cipher_size       INTEGER CHECK (cipher_size >= 0),
+    cipher_hash_algo  TEXT,
+    cipher_hash       BLOB,
+    created_at        INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE pack_member (
+    pack_id     INTEGER NOT NULL REFERENCES pack(id),
+    content_id  INTEGER NOT NULL REFERENCES content(id),
+    offset      INTEGER NOT NULL CHECK (offset >= 0),
+    length      INTEGER CHECK (length >= 0),
+    PRIMARY KEY (pack_id, content_id)
+) STRICT;
+CREATE INDEX pack_member_by_content ON pack_member(content_id);
+
+CREATE TABLE volume (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('tape', 'object')),
+    barcode     TEXT UNIQUE,
+    ltfs_uuid   TEXT,
+    generation  TEXT,
+    capacity    INTEGER CHECK (capacity >= 0),
+    bucket      TEXT,
+    prefix      TEXT,
+    bytes_used  INTEGER NOT NULL DEFAULT 0 CHECK (bytes_used >= 0),
+    state       TEXT NOT NULL
+                CHECK (state IN ('blank', 'appendable', 'full', 'retired', 'offsite')),
+    pool        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    full_at     INTEGER,
+    CHECK ((kind = 'tape' AND barcode IS NOT NULL AND bucket IS NULL)
+        OR (kind = 'object' AND barcode IS NULL AND bucket IS NOT NULL AND prefix IS NOT NULL)),
+    UNIQUE (bucket, prefix)
+) STRICT;
+
+CREATE TABLE job (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL
+                  CHECK (kind IN ('get', 'pack', 'write', 'verify', 'restore', 'import')),
+    started_at    INTEGER NOT NULL,
+    ended_at      INTEGER,
+    outcome       TEXT NOT NULL
+                  CHECK (outcome IN ('running', 'succeeded', 'failed', 'cancelled')),
+    items_done    INTEGER NOT NULL DEFAULT 0,
+    items_failed  INTEGER NOT NULL DEFAULT 0,
+    bytes_done    INTEGER NOT NULL DEFAULT 0,
+    resume_state  BLOB,
+    message       TEXT
+) STRICT;
+
+CREATE TABLE location (
+    id             INTEGER PRIMARY KEY,
+    pack_id        INTEGER NOT NULL REFERENCES pack(id),
+    volume_id      INTEGER NOT NULL REFERENCES volume(id),
+    part_index     INTEGER NOT NULL CHECK (part_index >= 0),
+    part_count     INTEGER NOT NULL CHECK (part_count >= 1 AND part_index < part_count),
+    part_offset    INTEGER NOT NULL CHECK (part_offset >= 0),
+    length         INTEGER CHECK (length >= 0),
+    position_kind  TEXT NOT NULL CHECK (position_kind IN ('tape', 'ltfs_file', 'object')),
+    partition      INTEGER,
+    start_block    INTEGER,
+    object_key     TEXT,
+    written_at     INTEGER NOT NULL,
+    job_id         INTEGER REFERENCES job(id),
+    UNIQUE (pack_id, volume_id, part_index)
+) STRICT;
+CREATE INDEX location_by_volume ON location(volume_id, partition, start_block);
+
+CREATE TABLE event (
+    id       INTEGER PRIMARY KEY,
+    job_id   INTEGER REFERENCES job(id),
+    at       INTEGER NOT NULL,
+    level    TEXT NOT NULL CHECK (level IN ('info', 'warning', 'error')),
+    message  TEXT NOT NULL
+) STRICT;
+CREATE INDEX event_by_job ON event(job_id);
+
+CREATE TABLE verification (
+    id           INTEGER PRIMARY KEY,
+    job_id       INTEGER REFERENCES job(id),
+    volume_id    INTEGER NOT NULL REFERENCES volume(id),
+    location_id  INTEGER REFERENCES location(id),
+    at           INTEGER NOT NULL,
+    outcome      TEXT NOT NULL CHECK (outcome IN ('ok', 'mismatch', 'unreadable', 'missing')),
+    detail       TEXT
+) STRICT;
+CREATE INDEX verification_by_location ON verification(location_id);
+CREATE INDEX verification_by_volume ON verification(volume_id);
+
+CREATE TABLE restore_item (
+    job_id      INTEGER NOT NULL REFERENCES job(id),
+    version_id  INTEGER NOT NULL REFERENCES version(id),
+    done_at     INTEGER,
+    PRIMARY KEY (job_id, version_id)
+) STRICT;
+"#;
+
+/// Every schema step, oldest first. The schema version is the number of steps applied.
+pub(crate) const MIGRATIONS: &[M<'static>] = &[M::up(V1).foreign_key_check()];
+
+/// The migration engine over [`MIGRATIONS`].
+pub(crate) fn migrations() -> Migrations<'static> {
+    Migrations::from_slice(MIGRATIONS)
+}
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
