@@ -77,13 +77,16 @@ struct Recorder {
 
 impl Progress for Recorder {
     fn start(&self, files: u64, bytes: u64) {
-        *self.started.lock().unwrap() = Some((files, bytes));
+        *self.started.lock().expect("recorder lock") = Some((files, bytes));
     }
     fn update(&self, s: &Snapshot) {
-        *self.last.lock().unwrap() = *s;
+        *self.last.lock().expect("recorder lock") = *s;
     }
     fn file_done(&self, r: &FileResult) {
-        self.done.lock().unwrap().push(r.entry.path.clone());
+        self.done
+            .lock()
+            .expect("recorder lock")
+            .push(r.entry.path.clone());
     }
     fn retrying(&self, _: u32, _: Duration, _: &Error) {
         self.retries.fetch_add(1, Ordering::SeqCst);
