@@ -52,8 +52,11 @@ pub fn decode_read_position_long(b: &[u8]) -> Result<LongPosition, DecodeError> 
         ));
     }
     let flags = b[0];
-    let mpu = flags & 0x08 != 0;
-    let lonu = flags & 0x04 != 0;
+    // Bits 5..4 are reserved in the long form. tgt puts its reply length there (20h) and
+    // zeros everywhere else: a stub, so treat any reserved bit as "position unknown".
+    let stub = flags & 0x30 != 0;
+    let mpu = stub || flags & 0x08 != 0;
+    let lonu = stub || flags & 0x04 != 0;
     Ok(LongPosition {
         beginning_of_partition: flags & 0x80 != 0,
         end_of_partition: flags & 0x40 != 0,
