@@ -13,6 +13,7 @@
 
 mod cartridge;
 mod drive;
+mod smc;
 mod state;
 mod tc_conf;
 
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use cartridge::{decode_attribute_file, encode_attribute_file};
 pub use drive::{CartridgeOptions, VirtualDrive};
+pub use smc::SmcEmulator;
 pub use state::{
     CartridgeFaults, CartridgeState, DriveFaults, DriveState, FaultOp, LibraryState,
     MediumErrorFault, Occupant, SavedPosition, decode_state,
@@ -200,6 +202,12 @@ impl VirtualLibrary {
     /// A snapshot of the state.
     pub fn state(&self) -> Result<LibraryState, Error> {
         self.store.read()
+    }
+
+    /// The library's changer: an SMC emulator to wrap in the SCSI changer code
+    /// (`ScsiChanger::new(library.changer())`).
+    pub fn changer(&self) -> SmcEmulator {
+        SmcEmulator::new(self.store.clone())
     }
 
     /// Opens drive `index` (0-based). [`Error::Busy`] while another handle has it open.
