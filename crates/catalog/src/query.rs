@@ -627,10 +627,10 @@ impl<'c> Reader<'c> {
             None => "",
         };
         let q = format!(
-            "WITH {cte} SELECT {} FROM sel JOIN {} ON v.id = sel.vid WHERE {} \
-             ORDER BY f.source_id, f.path{limit}",
+            "WITH {cte} SELECT {} FROM sel JOIN version v ON v.id = sel.vid \
+             JOIN file f ON f.id = v.file_id LEFT JOIN content c ON c.id = v.content_id \
+             WHERE {} ORDER BY f.source_id, f.path{limit}",
             rows::VERSION_COLS,
-            rows::VERSION_FROM,
             conds.join(" AND ")
         );
         let versions = collect(

@@ -1,0 +1,8 @@
+//! Integration tests of the catalog, one binary; modules mirror the crate's concerns.
+
+mod api;
+mod crash;
+mod legacy;
+mod model;
+mod snapshot;
+mod support;
