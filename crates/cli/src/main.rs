@@ -33,7 +33,16 @@ pub struct Cli {
 
 /// The subcommands. Each lives in its own module under `cmd/`.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Key files: create, show, rotate (rewrap packs).
+    Key(cmd::key::KeyArgs),
+    /// Encrypt a file or stdin into a cryptpack pack.
+    Encrypt(cmd::crypt::EncryptArgs),
+    /// Decrypt a pack; output appears only once authenticated.
+    Decrypt(cmd::crypt::DecryptArgs),
+    /// Show a pack's header and sizes (and its hash) without the key.
+    Inspect(cmd::crypt::InspectArgs),
+}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -424,7 +424,7 @@ impl KeyFile {
 }
 
 /// A passphrase. Zeroed when dropped, never printed by `Debug`.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Passphrase(Zeroizing<String>);
 
 impl fmt::Debug for Passphrase {

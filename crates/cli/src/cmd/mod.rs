@@ -4,14 +4,26 @@
 use crate::Command;
 use crate::output::Context;
 
+pub mod crypt;
+pub mod key;
+
 /// Runs a parsed command.
 pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
     let _ = ctx;
-    match command {}
+    let mut stdout = std::io::stdout();
+    match command {
+        Command::Key(args) => key::run(&args, ctx, &mut stdout),
+        Command::Encrypt(args) => crypt::encrypt(&args, ctx, &mut stdout),
+        Command::Decrypt(args) => crypt::decrypt(&args, ctx, &mut stdout),
+        Command::Inspect(args) => crypt::inspect(&args, ctx, &mut stdout),
+    }
 }
 
 /// The exit code for one typed error from a library crate, if it is one.
 pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     let _ = e;
+    if let Some(code) = crypt::exit_code_of(e) {
+        return Some(code);
+    }
     None
 }
