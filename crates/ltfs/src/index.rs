@@ -4,6 +4,7 @@
 use std::fmt;
 
 use base64::Engine as _;
+use serde::Deserialize as _;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -46,8 +47,10 @@ impl Timestamp {
     /// Parses the LTFS form (RFC 3339, UTC).
     pub fn parse(s: &str) -> Result<Timestamp, Error> {
         OffsetDateTime::parse(s.trim(), &Rfc3339)
-            .map(|t| Timestamp(t.to_offset(time::UtcOffset::UTC)))
-            .map_err(|_| Error::Malformed {
+            .ok()
+            .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
+            .map(Timestamp)
+            .ok_or_else(|| Error::Malformed {
                 what: "timestamp",
                 value: s.to_string(),
             })
@@ -356,11 +359,17 @@ pub(crate) fn check_version(version: &str) -> Result<(), Error> {
 impl Index {
     /// Parses an index document.
     pub fn from_xml(bytes: &[u8]) -> Result<Index, Error> {
+        crate::xml::on_big_stack(|| Index::parse(bytes))?
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Index, Error> {
         let text = std::str::from_utf8(bytes).map_err(|_| Error::Malformed {
             what: "index encoding",
             value: "not UTF-8".to_string(),
         })?;
-        let x: XIndex = quick_xml::de::from_str(text).map_err(|e| Error::Xml {
+        let mut de = quick_xml::de::Deserializer::from_str(text);
+        de.recursion_limit(MAX_NESTING);
+        let x = XIndex::deserialize(&mut de).map_err(|e| Error::Xml {
             what: "index",
             message: e.to_string(),
         })?;
@@ -387,6 +396,10 @@ impl Index {
 
     /// Serializes the index as an LTFS 2.4.0 document.
     pub fn to_xml(&self) -> Result<String, Error> {
+        crate::xml::on_big_stack(|| self.write())?
+    }
+
+    fn write(&self) -> Result<String, Error> {
         let x = XIndex {
             version: FORMAT_VERSION.to_string(),
             creator: self.creator.clone(),
@@ -401,7 +414,7 @@ impl Index {
             volumelockstate: self.volume_lock_state.clone(),
             directory: dir_to(&self.root),
         };
-        crate::xml::to_document(&x).map_err(|e| Error::Xml {
+        crate::xml::to_document(&x, 0).map_err(|e| Error::Xml {
             what: "index (writing)",
             message: e.to_string(),
         })
@@ -423,7 +436,10 @@ fn location_to(l: IndexLocation) -> XLocation {
 }
 
 /// Deepest directory nesting we accept when parsing (guards the recursion).
-const MAX_DEPTH: usize = 1000;
+pub(crate) const MAX_DEPTH: usize = 512;
+/// Recursion limit for the deserializer: a directory level costs it up to four levels
+/// (`directory`, `contents`, the entry enum, the list), plus a few above and below.
+const MAX_NESTING: usize = 4 * MAX_DEPTH + 64;
 
 fn times_from(c: &str, ch: &str, m: &str, a: &str, b: &str) -> Result<Times, Error> {
     Ok(Times {
@@ -712,6 +728,49 @@ mod tests {
         assert!(partition_number("ab").is_err());
         assert!(partition_number("B").is_err());
         assert_eq!(partition_letter(1), "b");
+    }
+
+    #[test]
+    fn deepest_allowed_tree_round_trips_and_deeper_is_refused() {
+        let t = Timestamp::parse("2026-11-21T20:45:26.400123830Z").unwrap();
+        let dir = |name: &str, entries| Directory {
+            name: name.into(),
+            readonly: false,
+            times: Times::all(t),
+            uid: 1,
+            xattrs: Vec::new(),
+            entries,
+        };
+        let index = |depth: usize| {
+            let mut d = dir("leaf", Vec::new());
+            for _ in 0..depth {
+                d = dir("d", vec![Entry::Directory(d)]);
+            }
+            Index {
+                version: FORMAT_VERSION.into(),
+                creator: "t".into(),
+                comment: None,
+                volume_uuid: "u".into(),
+                generation: 1,
+                update_time: t,
+                location: IndexLocation {
+                    partition: 0,
+                    block: 5,
+                },
+                previous: None,
+                allow_policy_update: true,
+                highest_file_uid: 1,
+                volume_lock_state: None,
+                root: d,
+            }
+        };
+        let ok = index(MAX_DEPTH);
+        assert_eq!(
+            Index::from_xml(ok.to_xml().unwrap().as_bytes()).unwrap(),
+            ok
+        );
+        let deep = index(MAX_DEPTH + 20);
+        assert!(Index::from_xml(deep.to_xml().unwrap().as_bytes()).is_err());
     }
 
     #[test]

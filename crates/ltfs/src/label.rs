@@ -151,7 +151,7 @@ impl LtfsLabel {
             blocksize: self.block_size,
             compression: self.compression,
         };
-        crate::xml::to_document(&x).map_err(|e| Error::Xml {
+        crate::xml::to_document(&x, 4).map_err(|e| Error::Xml {
             what: "label (writing)",
             message: e.to_string(),
         })

@@ -61,6 +61,8 @@
 
 mod check;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod index;
 mod label;
 mod mam;

@@ -228,7 +228,8 @@ impl<'d> Volume<'d> {
             Some(b) => b,
             None => {
                 let cap = drive.capacity().map(|c| c.maximum).unwrap_or(0);
-                (cap / 20).max(16 << 20)
+                let bytes = (cap / 20).max(16 << 20);
+                if cap > 0 { bytes.min(cap / 2) } else { bytes }
             }
         };
         drive

@@ -263,6 +263,12 @@ impl<'d> VolumeWriter<'d> {
         for p in &parts {
             check_name(p)?;
         }
+        if dirs.len() >= crate::index::MAX_DEPTH {
+            return Err(Error::InvalidName {
+                name: path.to_string(),
+                reason: "too many directory levels",
+            });
+        }
         let now = Timestamp::now();
         let index = &mut self.volume.index;
         let mut dir = &mut index.root;

@@ -162,11 +162,39 @@ pub(crate) struct XExtent {
 }
 
 /// Serializes one of the root structs with the XML declaration the reference writes.
-pub(crate) fn to_document<T: Serialize>(value: &T) -> Result<String, quick_xml::SeError> {
+/// `indent` spaces per level, as the reference writes them: 4 in labels, 0 in indexes
+/// (one element per line).
+pub(crate) fn to_document<T: Serialize>(
+    value: &T,
+    indent: usize,
+) -> Result<String, quick_xml::SeError> {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let mut ser = quick_xml::se::Serializer::new(&mut out);
-    ser.indent(' ', 2);
+    ser.indent(' ', indent);
     value.serialize(ser)?;
     out.push('\n');
     Ok(out)
+}
+
+/// Stack for parsing and writing indexes: the tree is recursive, and an index may nest
+/// [`crate::index::MAX_DEPTH`] directories. Only the pages used are ever touched.
+const PARSER_STACK: usize = 256 << 20;
+
+/// Runs `f` (a recursive parse or serialization) on a thread with a large stack.
+/// A panic in `f` is resumed in the caller.
+pub(crate) fn on_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, crate::Error> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("ltfs-xml".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, f)
+            .map_err(|e| crate::Error::Xml {
+                what: "index",
+                message: format!("cannot start the parser thread: {e}"),
+            })?;
+        match handle.join() {
+            Ok(v) => Ok(v),
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    })
 }

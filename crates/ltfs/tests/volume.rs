@@ -397,15 +397,8 @@ fn check_after_recovery(
     for p in &paths {
         let got = read(&mut v, p);
         if let Some(rest) = p.strip_prefix("_ltfs_lostandfound/") {
-            // Salvaged data is whole files written in a row, the last maybe cut short.
-            let mut all = Vec::new();
-            let mut starts = Vec::new();
-            for (_, d) in order {
-                starts.push(all.len());
-                all.extend_from_slice(d);
-            }
             assert!(
-                starts.iter().any(|&s| all[s..].starts_with(&got)),
+                common::is_salvaged_run(order, &got),
                 "salvaged {rest} is not data written in this session"
             );
         } else {

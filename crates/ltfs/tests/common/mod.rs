@@ -139,3 +139,15 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// True when `got` is what salvage can recover from a session that wrote `order`: whole
+/// files written in a row from a file boundary, the last maybe cut short.
+pub fn is_salvaged_run(order: &[(String, Vec<u8>)], got: &[u8]) -> bool {
+    let mut all = Vec::new();
+    let mut starts = Vec::new();
+    for (_, d) in order {
+        starts.push(all.len());
+        all.extend_from_slice(d);
+    }
+    !got.is_empty() && starts.iter().any(|&s| all[s..].starts_with(got))
+}
