@@ -3,11 +3,18 @@
 
 use clap::Subcommand;
 
+mod fetch;
+
 /// Which benchmark to run.
 #[derive(Debug, Subcommand)]
-pub enum Bench {}
+pub enum Bench {
+    /// fetch: our find + rsync --files-from vs rsync -a vs the seed's rsync per file, over a real sshd.
+    Fetch(fetch::FetchArgs),
+}
 
 /// Runs one benchmark.
 pub fn run(which: Bench) -> anyhow::Result<()> {
-    match which {}
+    match which {
+        Bench::Fetch(args) => fetch::run(args),
+    }
 }
