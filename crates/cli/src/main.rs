@@ -42,6 +42,12 @@ pub enum Command {
     Decrypt(cmd::crypt::DecryptArgs),
     /// Show a pack's header and sizes (and its hash) without the key.
     Inspect(cmd::crypt::InspectArgs),
+    /// The catalog: check, snapshot, merge a snapshot, import the seed tool's database.
+    Catalog(cmd::catalog::CatalogArgs),
+    /// Files in the catalog: versions, packs and the volumes holding them.
+    Files(cmd::catalog::FilesArgs),
+    /// Tapes and object-store volumes in the catalog.
+    Tapes(cmd::catalog::TapesArgs),
 }
 
 fn main() -> ExitCode {

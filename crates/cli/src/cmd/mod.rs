@@ -4,6 +4,7 @@
 use crate::Command;
 use crate::output::Context;
 
+pub mod catalog;
 pub mod crypt;
 pub mod key;
 
@@ -16,12 +17,18 @@ pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Encrypt(args) => crypt::encrypt(&args, ctx, &mut stdout),
         Command::Decrypt(args) => crypt::decrypt(&args, ctx, &mut stdout),
         Command::Inspect(args) => crypt::inspect(&args, ctx, &mut stdout),
+        Command::Catalog(args) => catalog::run(&args, ctx, &mut stdout),
+        Command::Files(args) => catalog::files(&args, ctx, &mut stdout),
+        Command::Tapes(args) => catalog::tapes(&args, ctx, &mut stdout),
     }
 }
 
 /// The exit code for one typed error from a library crate, if it is one.
 pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     let _ = e;
+    if let Some(code) = catalog::exit_code_of(e) {
+        return Some(code);
+    }
     if let Some(code) = crypt::exit_code_of(e) {
         return Some(code);
     }
