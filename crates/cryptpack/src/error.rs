@@ -154,6 +154,16 @@ pub enum Error {
     /// The system random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// A legacy file does not start with openssl's `Salted__` header.
+    #[error("not an openssl enc file with salt (starts with {found:02x?}, expected \"Salted__\")")]
+    NotOpensslSalted {
+        /// The first bytes found (up to 8).
+        found: Vec<u8>,
+    },
+    /// A legacy openssl file's final padding is invalid: wrong passphrase (or iteration
+    /// count), or corrupt data.
+    #[error("wrong passphrase or corrupt data (invalid padding in the openssl file)")]
+    LegacyBadPadding,
     /// The operation was cancelled through its cancel flag.
     #[error("cancelled")]
     Cancelled,
@@ -172,6 +182,7 @@ impl Error {
                 | Error::CorruptSegment { .. }
                 | Error::Truncated { .. }
                 | Error::TrailingData { .. }
+                | Error::LegacyBadPadding
         )
     }
 
@@ -209,6 +220,7 @@ impl Error {
             Error::Truncated { len } => Error::Truncated { len: *len },
             Error::TrailingData { offset } => Error::TrailingData { offset: *offset },
             Error::TooLarge => Error::TooLarge,
+            Error::LegacyBadPadding => Error::LegacyBadPadding,
             Error::Cancelled => Error::Cancelled,
             Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
             other => Error::Io(std::io::Error::other(other.to_string())),

@@ -443,6 +443,10 @@ impl Passphrase {
         Ok(Passphrase(text))
     }
 
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// Reads a passphrase from a file: its first line, without the line ending. Refuses
     /// regular files that group or others can access.
     pub fn read_file(path: &Path) -> Result<Passphrase> {

@@ -21,6 +21,8 @@
 //!   touches (partial restores).
 //! * [`Key`], [`KeyFile`] and [`Passphrase`] are the secrets; [`Secret`] picks one for an
 //!   operation. [`Header`] (from [`read_header`]) and [`inspect`] need no key.
+//! * [`OpensslDecryptor`] reads the seed tool's `openssl enc -aes-256-cbc -pbkdf2` files
+//!   (unauthenticated; for restoring old tapes).
 //! * [`Error`] has one variant per failure a caller may branch on (wrong key, wrong
 //!   passphrase, tampered header, corrupt segment, truncated, trailing data, ...).
 //!
@@ -58,6 +60,7 @@ mod cipher;
 mod error;
 mod format;
 mod key;
+mod legacy;
 mod ops;
 mod read;
 mod seek;
@@ -71,6 +74,7 @@ pub use format::{
     DEFAULT_SEGMENT_SIZE, HEADER_LEN, Header, Kdf, Layout, MAGIC, MAX_SEGMENT_SIZE, VERSION,
 };
 pub use key::{KdfParams, Key, KeyFile, KeyId, Passphrase, ProtectedKey, Secret};
+pub use legacy::{OPENSSL_SEED_ITERATIONS, OpensslDecryptor};
 pub use ops::{
     Progress, Silent, ciphertext_hash, decrypt_stream, decrypt_to_path, encrypt_stream, rewrap_file,
 };
