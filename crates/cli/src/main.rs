@@ -42,12 +42,22 @@ pub enum Command {
     Decrypt(cmd::crypt::DecryptArgs),
     /// Show a pack's header and sizes (and its hash) without the key.
     Inspect(cmd::crypt::InspectArgs),
+    /// Virtual tape libraries: create, import cartridges, inject faults.
+    Vtl(cmd::vtl::VtlArgs),
+    /// SCSI changers and tape drives on this machine (like `lsscsi -g`).
+    Devices(cmd::devices::DevicesArgs),
+    /// A tape library's changer: status, inventory, load, unload, move.
+    Library(cmd::library::LibraryArgs),
+    /// One tape drive: status, rewind, eject, TapeAlert flags, MAM.
+    Drive(cmd::drive::DriveArgs),
     /// The catalog: check, snapshot, merge a snapshot, import the seed tool's database.
     Catalog(cmd::catalog::CatalogArgs),
     /// Files in the catalog: versions, packs and the volumes holding them.
     Files(cmd::catalog::FilesArgs),
     /// Tapes and object-store volumes in the catalog.
     Tapes(cmd::catalog::TapesArgs),
+    /// LTFS volumes on a drive: format, ls, get, put, check (native, no FUSE).
+    Ltfs(cmd::ltfs::LtfsArgs),
 }
 
 fn main() -> ExitCode {

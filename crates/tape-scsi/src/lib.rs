@@ -9,6 +9,7 @@ mod changer;
 mod discovery;
 mod drive;
 mod error;
+mod library;
 pub mod log;
 pub mod mam;
 pub mod scsi;
@@ -27,6 +28,7 @@ pub use drive::{
 pub use changer::{Changer, Element, Inventory, ScsiChanger};
 pub use discovery::{DeviceKind, ScsiDevice, discover, discover_in, find_by_serial};
 pub use error::{DecodeError, DecodeProblem, Error};
+pub use library::{DriveSpec, Library, LibrarySpec, RealLibrarySpec};
 pub use scsi::RetryPolicy;
 pub use scsi::inquiry::{Designator, Inquiry};
 pub use scsi::smc::{ElementAddressAssignment, ElementRange, ElementStatus, ElementType};
@@ -38,5 +40,5 @@ pub use vtl::{
     CartridgeFaults, CartridgeOptions, CartridgeState, DriveFaults, DriveState, FaultOp, LibraryOptions,
     LibraryState, MediumErrorFault, Occupant, SavedPosition, SmcEmulator, TcConf, VirtualDrive,
     VirtualLibrary,
-    decode_attribute_file, decode_state, encode_attribute_file,
+    decode_attribute_file, decode_state, encode_attribute_file, encode_state,
 };

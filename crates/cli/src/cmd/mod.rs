@@ -6,7 +6,12 @@ use crate::output::Context;
 
 pub mod catalog;
 pub mod crypt;
+pub mod devices;
+pub mod drive;
+pub mod library;
+pub mod ltfs;
 pub mod key;
+pub mod vtl;
 
 /// Runs a parsed command.
 pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
@@ -17,9 +22,14 @@ pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Encrypt(args) => crypt::encrypt(&args, ctx, &mut stdout),
         Command::Decrypt(args) => crypt::decrypt(&args, ctx, &mut stdout),
         Command::Inspect(args) => crypt::inspect(&args, ctx, &mut stdout),
+        Command::Vtl(args) => vtl::run(&args, ctx, &mut stdout),
+        Command::Devices(args) => devices::run(&args, ctx, &mut stdout),
+        Command::Library(args) => library::run(&args, ctx, &mut stdout),
+        Command::Drive(args) => drive::run(&args, ctx, &mut stdout),
         Command::Catalog(args) => catalog::run(&args, ctx, &mut stdout),
         Command::Files(args) => catalog::files(&args, ctx, &mut stdout),
         Command::Tapes(args) => catalog::tapes(&args, ctx, &mut stdout),
+        Command::Ltfs(args) => ltfs::run(&args, ctx, &mut stdout),
     }
 }
 
@@ -30,6 +40,15 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
         return Some(code);
     }
     if let Some(code) = crypt::exit_code_of(e) {
+        return Some(code);
+    }
+    if let Some(code) = vtl::exit_code_of(e) {
+        return Some(code);
+    }
+    if let Some(code) = ltfs::exit_code_of(e) {
+        return Some(code);
+    }
+    if let Some(code) = library::exit_code_of(e) {
         return Some(code);
     }
     None
