@@ -49,8 +49,12 @@ pub struct StagingLimit {
 /// Options of a [`Fetcher`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FetchOptions {
-    /// Batches (rsync processes, SFTP sessions, copy threads) running at once.
+    /// Most batches (rsync processes, SFTP sessions, copy threads) running at once.
     pub parallel: usize,
+    /// Least bytes per batch: a small plan runs in fewer batches than `parallel`, since a
+    /// process per few megabytes costs more than it brings (default 64 MiB; 0 = always
+    /// `parallel` batches when there are enough files).
+    pub min_batch_bytes: u64,
     /// Total bandwidth for the run, bytes per second (split between batches).
     pub bandwidth_limit: Option<u64>,
     /// Retries of failed batches.
@@ -60,10 +64,12 @@ pub struct FetchOptions {
 }
 
 impl Default for FetchOptions {
-    /// 4 parallel batches, no bandwidth or staging limit, default retries.
+    /// Up to 4 parallel batches of at least 64 MiB, no bandwidth or staging limit, default
+    /// retries.
     fn default() -> Self {
         FetchOptions {
             parallel: 4,
+            min_batch_bytes: 64 << 20,
             bandwidth_limit: None,
             retry: RetryPolicy::default(),
             staging_limit: StagingLimit::default(),
@@ -167,6 +173,12 @@ impl<'a> Fetcher<'a> {
         self
     }
 
+    /// Least bytes per batch (see [`FetchOptions::min_batch_bytes`]).
+    pub fn min_batch_bytes(mut self, bytes: u64) -> Self {
+        self.options.min_batch_bytes = bytes;
+        self
+    }
+
     /// Total bandwidth in bytes per second.
     pub fn bandwidth_limit(mut self, bytes_per_sec: u64) -> Self {
         self.options.bandwidth_limit = Some(bytes_per_sec);
@@ -227,7 +239,11 @@ impl<'a> Fetcher<'a> {
         progress.start(files.len() as u64, shared.total_bytes);
 
         let rate = self.options.bandwidth_limit.map(RateLimit::new);
-        let batches = split_batches(&entries, self.options.parallel.max(1));
+        let by_size = match self.options.min_batch_bytes {
+            0 => usize::MAX,
+            min => usize::try_from(shared.total_bytes.div_ceil(min)).unwrap_or(usize::MAX),
+        };
+        let batches = split_batches(&entries, self.options.parallel.min(by_size).max(1));
         let stop = AtomicBool::new(cancel.load(Ordering::Relaxed));
         let running = AtomicUsize::new(batches.len());
         std::thread::scope(|s| {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::child;
 use crate::error::Error;
 use crate::listing::{ListingFormat, parse_listing};
 use crate::source::{Listing, PARTIAL_DIR, Sink, Source, Transfer, TransferStats};
-use crate::ssh::{SshTarget, classify_ssh_stderr, sh_quote, trimmed};
+use crate::ssh::{Master, SshTarget, classify_ssh_stderr, sh_quote, trimmed};
 
 /// Exit status of the listing script when `cd` to the root fails.
 const EXIT_NO_ROOT: i32 = 97;
@@ -25,12 +26,28 @@ const NAME_MARK: &[u8] = b">>TB ";
 ///
 /// The remote needs a POSIX login shell, GNU find and rsync (3.1 or later); with
 /// [`SshSource::with_remote_hash`], also `b3sum`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SshSource {
     target: SshTarget,
     root: OsString,
     remote_hash: bool,
     io_timeout: Duration,
+    multiplex: bool,
+    master: Mutex<Option<Master>>,
+}
+
+impl Clone for SshSource {
+    /// A copy with the same settings and its own connection.
+    fn clone(&self) -> Self {
+        SshSource {
+            target: self.target.clone(),
+            root: self.root.clone(),
+            remote_hash: self.remote_hash,
+            io_timeout: self.io_timeout,
+            multiplex: self.multiplex,
+            master: Mutex::new(None),
+        }
+    }
 }
 
 impl SshSource {
@@ -41,7 +58,38 @@ impl SshSource {
             root: root.into(),
             remote_hash: false,
             io_timeout: Duration::from_secs(300),
+            multiplex: true,
+            master: Mutex::new(None),
         }
+    }
+
+    /// Opens a new ssh connection for the listing and for every rsync batch instead of
+    /// sharing one (by default one `ControlMaster` connection, private to this source, is
+    /// shared: one handshake instead of one per batch).
+    pub fn without_multiplexing(mut self) -> Self {
+        self.multiplex = false;
+        self
+    }
+
+    /// The ssh options that route through the shared connection, starting it if needed.
+    fn connection_options(&self) -> Result<Vec<OsString>, Error> {
+        if !self.multiplex {
+            return Ok(Vec::new());
+        }
+        let mut guard = match self.master.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(m) = guard.as_mut()
+            && m.is_alive()
+        {
+            return Ok(m.client_options());
+        }
+        *guard = None;
+        let m = Master::start(&self.target)?;
+        let opts = m.client_options();
+        *guard = Some(m);
+        Ok(opts)
     }
 
     /// Also hash every file on the remote with `b3sum` while listing; the fetcher then
@@ -108,7 +156,8 @@ impl Source for SshSource {
     }
 
     fn list(&self, cancel: &AtomicBool) -> Result<Listing, Error> {
-        let mut cmd = self.target.command(&self.listing_script());
+        let extra = self.connection_options()?;
+        let mut cmd = self.target.command(&extra, &self.listing_script());
         let mut stdout = Vec::new();
         let out = child::run(&mut cmd, "ssh", None, cancel, |chunk| {
             stdout.extend_from_slice(chunk)
@@ -167,6 +216,7 @@ impl Source for SshSource {
         }
         let mut local = job.staging.as_os_str().to_os_string();
         local.push("/");
+        let extra = self.connection_options()?;
         let mut cmd = Command::new("rsync");
         cmd.env("LC_ALL", "C")
             .arg("--from0")
@@ -181,7 +231,7 @@ impl Source for SshSource {
             .arg("--stats")
             .arg(format!("--timeout={}", self.io_timeout.as_secs().max(1)))
             .arg("-e")
-            .arg(self.target.rsh_for_rsync());
+            .arg(self.target.rsh_for_rsync(&extra));
         if let Some(rate) = job.rate {
             let per_process = rate.bytes_per_sec() / job.parallel.max(1) as u64;
             cmd.arg(format!("--bwlimit={}", (per_process / 1024).max(1)));

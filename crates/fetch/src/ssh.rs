@@ -6,10 +6,13 @@
 //! agent, and `BatchMode=yes` makes ssh fail instead of prompting.
 
 use std::ffi::{OsStr, OsString};
+use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 
@@ -117,10 +120,11 @@ impl SshTarget {
         a
     }
 
-    /// A `Command` for `ssh <options> -- <host> <remote command>`.
-    pub(crate) fn command(&self, remote: &OsStr) -> Command {
+    /// A `Command` for `ssh <options> <extra> -- <host> <remote command>`.
+    pub(crate) fn command(&self, extra: &[OsString], remote: &OsStr) -> Command {
         let mut c = Command::new("ssh");
         c.args(self.options())
+            .args(extra)
             .arg("--")
             .arg(&self.host)
             .arg(remote)
@@ -130,9 +134,10 @@ impl SshTarget {
     }
 
     /// The ssh command line for rsync's `-e`, each word quoted for rsync's own splitter.
-    pub(crate) fn rsh_for_rsync(&self) -> OsString {
+    pub(crate) fn rsh_for_rsync(&self, extra: &[OsString]) -> OsString {
         let mut words = vec![OsString::from("ssh")];
         words.extend(self.options());
+        words.extend(extra.iter().cloned());
         let mut out = Vec::new();
         for (i, w) in words.iter().enumerate() {
             if i > 0 {
@@ -164,6 +169,109 @@ impl SshTarget {
             });
         }
         Ok(ResolvedSsh::parse(&out.stdout))
+    }
+}
+
+/// A shared ssh connection (OpenSSH `ControlMaster`): one handshake for the listing and
+/// every rsync batch. Stopped on drop.
+#[derive(Debug)]
+pub(crate) struct Master {
+    child: Child,
+    dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Master {
+    /// Starts `ssh -N` as a control master and waits until its socket is up.
+    pub(crate) fn start(target: &SshTarget) -> Result<Master, Error> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        // Unix socket paths are short (108 bytes): keep it under /tmp.
+        let dir = std::env::temp_dir().join(format!(
+            "tb-ssh-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&dir)
+            .map_err(|e| Error::io("create", &dir, e))?;
+        let socket = dir.join("cm");
+        let mut path_opt = OsString::from("ControlPath=");
+        path_opt.push(&socket);
+        let mut child = Command::new("ssh")
+            .args(target.options())
+            .args(["-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-N"])
+            .arg("-o")
+            .arg(&path_opt)
+            .arg("--")
+            .arg(&target.host)
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                program: "ssh",
+                source,
+            })?;
+        let deadline = Instant::now() + target.connect_timeout + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut stderr = Vec::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_end(&mut stderr);
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(
+                    classify_ssh_stderr(&target.host, &stderr).unwrap_or_else(|| Error::Ssh {
+                        host: target.host.clone(),
+                        detail: format!(
+                            "control connection exited ({status}): {}",
+                            trimmed(&stderr)
+                        ),
+                    }),
+                );
+            }
+            if socket.exists() {
+                return Ok(Master { child, dir, socket });
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(Error::Unreachable {
+                    host: target.host.clone(),
+                    detail: "no ssh connection within the connect timeout".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// True while the master process runs.
+    pub(crate) fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Options that make an ssh use this connection.
+    pub(crate) fn client_options(&self) -> Vec<OsString> {
+        let mut path_opt = OsString::from("ControlPath=");
+        path_opt.push(&self.socket);
+        vec![
+            "-o".into(),
+            path_opt,
+            "-o".into(),
+            "ControlMaster=no".into(),
+        ]
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -127,6 +127,7 @@ fn rsync_lists_and_fetches_nasty_names() -> TestResult {
     let staging = s.scratch("staging")?;
     let report = Fetcher::new(&source, &staging)
         .parallel(3)
+        .min_batch_bytes(0)
         .retry(no_retry())
         .fetch(&Plan::all(&listing.entries), &NoProgress, &cancel);
     check_landed(&report, &remote, names.len())?;
@@ -167,6 +168,7 @@ fn sftp_lists_and_fetches_nasty_names() -> TestResult {
     let staging = s.scratch("staging")?;
     let report = Fetcher::new(&source, &staging)
         .parallel(2)
+        .min_batch_bytes(0)
         .retry(no_retry())
         .fetch(&Plan::all(&listing.entries), &NoProgress, &cancel);
     check_landed(&report, &remote, names.len())?;
@@ -425,11 +427,15 @@ fn connection_failures_are_distinct_errors() -> TestResult {
             assert!(!e.to_string().is_empty());
             // Transfer: the run stops with the same error, without retrying a lost cause.
             let staging = s.scratch("staging-err")?;
-            let report = Fetcher::new(source, &staging).parallel(2).fetch(
-                &Plan::all(&entry),
-                &NoProgress,
-                &cancel,
-            );
+            let report = Fetcher::new(source, &staging)
+                .parallel(2)
+                .min_batch_bytes(0)
+                .retry(RetryPolicy {
+                    attempts: 2,
+                    initial_backoff: Duration::from_millis(50),
+                    max_backoff: Duration::from_millis(50),
+                })
+                .fetch(&Plan::all(&entry), &NoProgress, &cancel);
             let stopped = report.stopped.as_ref().ok_or("transfer should stop")?;
             assert_eq!(kind(stopped), want, "{}: {stopped}", source.describe());
             assert_eq!(report.landed().count(), 0);
