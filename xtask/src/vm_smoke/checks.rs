@@ -16,7 +16,9 @@ pub fn run_all(g: &mut Guest) {
         return;
     }
     rig_mt_empty(g);
-    rig_load_unload(g);
+    if rig_load_unload(g) && g.job.tapebackup.is_some() {
+        super::ours::run_all(g);
+    }
 }
 
 /// Differences between an mtx inventory and the initial one (drives empty, cartridges in

@@ -51,8 +51,11 @@ const TAPE_MB: u32 = 256;
 #[derive(Debug, clap::Args)]
 pub struct GuestArgs {
     /// The result share (job.json in, report.json out).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "probe")]
+    pub out: Option<PathBuf>,
+    /// Run one library-level probe instead (used by the guest program itself).
+    #[command(flatten)]
+    pub probe: super::probe::ProbeArgs,
 }
 
 /// One finished command.
@@ -239,6 +242,7 @@ impl Guest {
             Outcome::Pass => "PASS",
             Outcome::Fail => "FAIL",
             Outcome::Unsupported => "UNSUPPORTED",
+            Outcome::Skipped => "SKIPPED",
         };
         println!(
             "vm-smoke-guest: {tag} {name} ({seconds:.2}s): {}",
@@ -556,6 +560,58 @@ impl Guest {
         Ok(())
     }
 
+    /// Runs a library-level probe in a child process with a time limit. `Err` carries why
+    /// the probe itself failed (hung, crashed, printed no result); the transcript goes with
+    /// both.
+    pub fn probe(
+        &mut self,
+        args: &[&str],
+        limit: Duration,
+    ) -> (Result<Vec<super::probe::ProbeCheck>, String>, String) {
+        let exe = match std::env::current_exe() {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(e) => {
+                return (
+                    Err(format!("cannot locate the guest program: {e}")),
+                    String::new(),
+                );
+            }
+        };
+        let mut all = vec!["vm-smoke-guest", "--probe"];
+        all.extend_from_slice(args);
+        let r = self.run_for(&exe, &all, limit);
+        let transcript = r.transcript();
+        if r.timed_out {
+            return (
+                Err(format!("hung: killed after {} s", limit.as_secs())),
+                transcript,
+            );
+        }
+        if r.code != Some(0) {
+            return (
+                Err(format!("exited with {:?} (panic or error)", r.code)),
+                transcript,
+            );
+        }
+        match r
+            .stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+        {
+            Some(checks) => (Ok(checks), transcript),
+            None => (Err("printed no result".into()), transcript),
+        }
+    }
+
+    /// The sg node of the tape drive whose st node is `nst` (`nst0`).
+    pub fn drive_sg(&self, nst: &str) -> Option<String> {
+        kernel_devices()
+            .into_iter()
+            .find(|d| d.nst.as_deref() == Some(nst))
+            .map(|d| format!("/dev/{}", d.sg))
+    }
+
     /// The changer's sg node, e.g. `/dev/sg3`.
     pub fn changer_sg(&self) -> anyhow::Result<String> {
         kernel_devices()
@@ -642,14 +698,25 @@ pub fn kernel_devices() -> Vec<KernelDevice> {
 
 /// Entry point of `xtask vm-smoke-guest`.
 pub fn main(args: GuestArgs) -> anyhow::Result<()> {
-    println!("{}", super::qemu::USERSPACE_MARKER);
+    if let Some(probe) = args.probe.probe {
+        return super::probe::main(&args.probe, probe);
+    }
+    let out = args.out.context("--out is required")?;
+    let uptime: f64 = fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    println!(
+        "{} (guest uptime {uptime:.2}s)",
+        super::qemu::USERSPACE_MARKER
+    );
     let job: Job = serde_json::from_slice(
-        &fs::read(args.out.join("job.json")).context("reading job.json from the result share")?,
+        &fs::read(out.join("job.json")).context("reading job.json from the result share")?,
     )?;
     let work = PathBuf::from("/tmp/tb-vm");
     fs::create_dir_all(&work)?;
     let mut g = Guest {
-        out: args.out.clone(),
+        out,
         work,
         job,
         report: Report::default(),
@@ -660,6 +727,9 @@ pub fn main(args: GuestArgs) -> anyhow::Result<()> {
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
 
+    g.report
+        .timings
+        .push(("kernel + 9p root (uptime)".into(), uptime));
     let started = Instant::now();
     let mut log = String::new();
     let setup = g.time("library setup", |g| g.setup_library(&mut log));

@@ -16,6 +16,8 @@ pub enum Outcome {
     /// The device lacks the feature, and our code said so cleanly (typed "unsupported"
     /// answer, no hang, no panic). Counts as success.
     Unsupported,
+    /// Not run, because a check it depends on failed (that one carries the failure).
+    Skipped,
 }
 
 /// One check of the guest test.
@@ -67,6 +69,7 @@ impl Report {
                 Outcome::Pass => "PASS",
                 Outcome::Fail => "FAIL",
                 Outcome::Unsupported => "UNSUPPORTED",
+                Outcome::Skipped => "SKIPPED",
             };
             let _ = writeln!(
                 s,
@@ -81,10 +84,11 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "{} passed, {} failed, {} unsupported",
+            "{} passed, {} failed, {} unsupported, {} skipped",
             self.count(Outcome::Pass),
             self.count(Outcome::Fail),
-            self.count(Outcome::Unsupported)
+            self.count(Outcome::Unsupported),
+            self.count(Outcome::Skipped)
         );
         if !self.timings.is_empty() {
             let _ = write!(s, "guest timings:");
@@ -153,6 +157,6 @@ mod tests {
         let text = back.render();
         assert!(text.contains("PASS"));
         assert!(text.contains("UNSUPPORTED"));
-        assert!(text.contains("1 passed, 0 failed, 1 unsupported"));
+        assert!(text.contains("1 passed, 0 failed, 1 unsupported, 0 skipped"));
     }
 }
