@@ -25,7 +25,7 @@ pub use drive::{CartridgeOptions, VirtualDrive};
 pub use smc::SmcEmulator;
 pub use state::{
     CartridgeFaults, CartridgeState, DriveFaults, DriveState, FaultOp, LibraryState,
-    MediumErrorFault, Occupant, SavedPosition, decode_state,
+    MediumErrorFault, Occupant, SavedPosition, decode_state, encode_state,
 };
 pub use tc_conf::TcConf;
 

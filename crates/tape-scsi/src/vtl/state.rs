@@ -237,6 +237,12 @@ pub fn decode_state(bytes: &[u8]) -> Result<LibraryState, String> {
     Ok(state)
 }
 
+/// Encodes a state as the state file holds it (pretty-printed JSON), after validating it.
+pub fn encode_state(state: &LibraryState) -> Result<Vec<u8>, String> {
+    state.validate()?;
+    serde_json::to_vec_pretty(state).map_err(|e| e.to_string())
+}
+
 /// Identity of the state file's current version (changes on every atomic rewrite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
@@ -318,13 +324,9 @@ impl Store {
 
     fn write_unlocked(&self, state: &LibraryState) -> Result<(), Error> {
         let path = self.state_path();
-        state.validate().map_err(|reason| Error::VtlState {
+        let json = encode_state(state).map_err(|reason| Error::VtlState {
             path: path.clone(),
             reason,
-        })?;
-        let json = serde_json::to_vec_pretty(state).map_err(|e| Error::VtlState {
-            path: path.clone(),
-            reason: e.to_string(),
         })?;
         write_atomic(&path, &json)
     }
