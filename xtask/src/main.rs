@@ -3,6 +3,7 @@
 //! - `cargo xtask test`: install what the tests need (idempotent), then run every test.
 //! - `cargo xtask demo`: the main job on the built-in virtual library.
 //! - `cargo xtask bench <what>`: our code against its peers, side by side, with ratios.
+//! - `cargo xtask hw-smoke`: check a real (or virtual) library and drive, pass/fail report.
 //! - `cargo xtask vm-smoke`: our SCSI code against a real Linux tape stack in a QEMU guest.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod demo;
+mod hw_smoke;
 mod vm_smoke;
 
 #[derive(Debug, Parser)]
@@ -44,6 +46,9 @@ enum Task {
     /// Boot a Debian kernel under QEMU with a tgt tape library and test tapebackup against
     /// the real st/sg/ch drivers.
     VmSmoke(vm_smoke::Args),
+    /// Check a real tape library (or a virtual one) end to end: read-only unless a scratch
+    /// cartridge is named.
+    HwSmoke(hw_smoke::Args),
     /// The guest half of vm-smoke (runs inside the VM).
     #[command(hide = true)]
     VmSmokeGuest(vm_smoke::guest::GuestArgs),
@@ -55,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test { no_deps } => test(no_deps),
         Task::Demo { dir } => demo::run(dir),
         Task::Bench { which } => bench::run(which),
+        Task::HwSmoke(args) => hw_smoke::run(args),
         Task::VmSmoke(args) => vm_smoke::run(args),
         Task::VmSmokeGuest(args) => vm_smoke::guest_main(args),
     }
