@@ -636,3 +636,54 @@ proptest! {
         prop_assert_eq!(d.read_record(&mut buf).expect("read"), ReadOutcome::EndOfData);
     }
 }
+
+#[test]
+fn device_attributes() -> TestResult {
+    let (_dir, mut d) = new_drive(64 << 20, None);
+    let mib = |a: Option<MamAttribute>| {
+        a.map(|a| u64::from_be_bytes(a.value.try_into().unwrap_or_default()))
+    };
+    assert_eq!(mib(d.read_attribute(0, 0x0001)?), Some(64));
+    assert_eq!(mib(d.read_attribute(0, 0x0000)?), Some(64));
+    assert_eq!(d.read_attribute(0, 0x0009)?, None, "never written");
+    d.write_record(&vec![0u8; 3 << 20])?;
+    d.write_record(b"x")?;
+    assert_eq!(
+        mib(d.read_attribute(0, 0x0000)?),
+        Some(60),
+        "64 MiB - 3 MiB - 1 byte, rounded down"
+    );
+    let vcr = |d: &mut VirtualDrive| -> Result<Vec<u8>, Error> {
+        Ok(d.read_attribute(0, 0x0009)?
+            .map(|a| a.value)
+            .unwrap_or_default())
+    };
+    assert_eq!(
+        vcr(&mut d)?,
+        [0, 0, 0, 1],
+        "advanced once by this load's writes"
+    );
+    d.unload()?;
+    d.load()?;
+    assert_eq!(vcr(&mut d)?, [0, 0, 0, 1], "reading does not change it");
+    d.write_filemarks(1)?;
+    assert_eq!(vcr(&mut d)?, [0, 0, 0, 2]);
+    d.create_two_partitions(1 << 20)?;
+    assert_eq!(vcr(&mut d)?, [0, 0, 0, 3]);
+    assert_eq!(
+        d.read_attribute(1, 0x0009)?.map(|a| a.value),
+        Some(vec![0, 0, 0, 3]),
+        "one per volume"
+    );
+    assert_eq!(mib(d.read_attribute(1, 0x0001)?), Some(63));
+    let attr = MamAttribute {
+        id: 0x0009,
+        format: 0,
+        value: vec![0, 0, 0, 9],
+    };
+    assert!(matches!(
+        d.write_attribute(0, &attr),
+        Err(Error::InvalidRequest { .. })
+    ));
+    Ok(())
+}

@@ -11,6 +11,29 @@ use crate::{
     WriteOutcome,
 };
 
+/// MAM 0x0000: REMAINING CAPACITY IN PARTITION (MiB).
+const ATTR_REMAINING_CAPACITY: u16 = 0x0000;
+/// MAM 0x0001: MAXIMUM CAPACITY IN PARTITION (MiB).
+const ATTR_MAXIMUM_CAPACITY: u16 = 0x0001;
+/// MAM 0x0009: VOLUME CHANGE REFERENCE (4 bytes), advanced when a load writes.
+const ATTR_VOLUME_CHANGE_REFERENCE: u16 = 0x0009;
+/// Attributes below this are device attributes, read-only for the host.
+const FIRST_HOST_ATTRIBUTE: u16 = 0x0400;
+
+/// Advances MAM 0x0009 (stored with partition 0, like the reference backend does).
+fn advance_volume_change_reference(cart: &mut Cartridge) -> Result<(), Error> {
+    let current = cart
+        .read_attribute(0, ATTR_VOLUME_CHANGE_REFERENCE)?
+        .and_then(|a| <[u8; 4]>::try_from(a.value.as_slice()).ok())
+        .map_or(0, u32::from_be_bytes);
+    let next = MamAttribute {
+        id: ATTR_VOLUME_CHANGE_REFERENCE,
+        format: 0,
+        value: current.wrapping_add(1).to_be_bytes().to_vec(),
+    };
+    cart.write_attribute(0, &next)
+}
+
 /// Options for a new virtual cartridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CartridgeOptions {
@@ -29,6 +52,9 @@ struct Media {
     pos: Position,
     /// Threaded and ready; `false` after [`TapeDrive::unload`] until [`TapeDrive::load`].
     loaded: bool,
+    /// The volume change reference (MAM 0x0009) was advanced since the cartridge was
+    /// loaded: it changes once per load that writes.
+    vcr_advanced: bool,
 }
 
 /// The drive's link to a virtual library.
@@ -92,6 +118,7 @@ impl VirtualDrive {
                 barcode: None,
                 pos: Position::default(),
                 loaded: true,
+                vcr_advanced: false,
             }),
             block_size: 0,
             locked: false,
@@ -258,6 +285,7 @@ impl VirtualDrive {
                     barcode: Some(barcode.clone()),
                     pos: Position::default(),
                     loaded: d.loaded,
+                    vcr_advanced: false,
                 });
             }
         }
@@ -395,6 +423,10 @@ impl VirtualDrive {
         let Some(m) = self.media.as_mut() else {
             return Err(Error::NotReady { device: name });
         };
+        if !m.vcr_advanced {
+            advance_volume_change_reference(&mut m.cart)?;
+            m.vcr_advanced = true;
+        }
         m.cart.write(pos.partition, pos.block, data)?;
         m.pos.block += 1;
         Ok(if used >= ew {
@@ -479,6 +511,7 @@ impl TapeDrive for VirtualDrive {
         let ua = self.drive_faults.unit_attention_after_load;
         if let Some(m) = self.media.as_mut().filter(|m| !m.loaded) {
             m.loaded = true;
+            m.vcr_advanced = false;
             m.pos = Position::default();
             self.unit_attention = ua;
             self.set_library_drive(|d| {
@@ -752,6 +785,8 @@ impl TapeDrive for VirtualDrive {
             });
         }
         m.cart.format(vec![first, capacity - first])?;
+        advance_volume_change_reference(&mut m.cart)?;
+        m.vcr_advanced = true;
         m.pos = Position::default();
         Ok(())
     }
@@ -765,11 +800,47 @@ impl TapeDrive for VirtualDrive {
                 what: format!("partition {partition} does not exist"),
             });
         }
-        m.cart.read_attribute(partition, id)
+        let p = partition;
+        match id {
+            // Device attributes the drive computes: remaining and maximum capacity of the
+            // partition in MiB (8 bytes, binary).
+            ATTR_REMAINING_CAPACITY | ATTR_MAXIMUM_CAPACITY => {
+                let size = m
+                    .cart
+                    .meta()
+                    .partitions
+                    .get(usize::from(p))
+                    .copied()
+                    .unwrap_or(0);
+                let mib = if id == ATTR_MAXIMUM_CAPACITY {
+                    size >> 20
+                } else {
+                    size.saturating_sub(m.cart.used(p)) >> 20
+                };
+                Ok(Some(MamAttribute {
+                    id,
+                    format: 0,
+                    value: mib.to_be_bytes().to_vec(),
+                }))
+            }
+            // The volume change reference belongs to the volume: kept with partition 0.
+            ATTR_VOLUME_CHANGE_REFERENCE => m.cart.read_attribute(0, id),
+            _ => m.cart.read_attribute(partition, id),
+        }
     }
 
     fn write_attribute(&mut self, partition: u8, attribute: &MamAttribute) -> Result<(), Error> {
         let name = self.name.clone();
+        if attribute.id < FIRST_HOST_ATTRIBUTE {
+            // Device attributes are read-only for the host (SPC-4 READ ONLY bit).
+            return Err(Error::InvalidRequest {
+                device: name,
+                what: format!(
+                    "MAM attribute {:#06x} is a read-only device attribute",
+                    attribute.id
+                ),
+            });
+        }
         self.ready()?;
         if self.write_protected() {
             return Err(Error::WriteProtected { device: name });
