@@ -6,6 +6,21 @@
 //! first objects, capacity, MAM); with it set the tape is **overwritten** from the beginning
 //! of partition 0, so use a scratch cartridge. Checks a device does not support (fixed
 //! block mode, partitions, MAM) are reported as [`Outcome::Unsupported`], never failed.
+//!
+//! ```
+//! use tape_scsi::conformance::{self, Options};
+//! use tape_scsi::{CartridgeOptions, VirtualDrive};
+//!
+//! # fn main() -> Result<(), tape_scsi::Error> {
+//! # let tmp = tempfile::tempdir().map_err(|e| tape_scsi::Error::Io { path: "tmp".into(), source: e })?;
+//! let options = CartridgeOptions { capacity: 16 << 20, reserve: None };
+//! let mut drive = VirtualDrive::create_cartridge(&tmp.path().join("scratch"), &options)?;
+//! let report = conformance::run(&mut drive, &Options { write: true, ..Options::default() });
+//! println!("{report}");
+//! assert!(report.passed());
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fmt;
 

@@ -69,6 +69,32 @@ impl Default for LibraryOptions {
 
 /// A handle on a virtual library directory. Cheap: every operation reads the state from
 /// disk under the lock, so handles in several processes see the same library.
+///
+/// # Example
+///
+/// ```
+/// use tape_scsi::{Changer, LibraryOptions, ReadOutcome, ScsiChanger, TapeDrive, VirtualLibrary};
+///
+/// # fn main() -> Result<(), tape_scsi::Error> {
+/// # let tmp = tempfile::tempdir().map_err(|e| tape_scsi::Error::Io { path: "tmp".into(), source: e })?;
+/// # let dir = tmp.path().join("vtl");
+/// let options = LibraryOptions { slots: 4, drives: 1, capacity: 8 << 20, ..LibraryOptions::default() };
+/// let library = VirtualLibrary::create(&dir, &options)?;
+/// // The same SCSI changer code as for a real autoloader, over the SMC emulator.
+/// let mut changer = ScsiChanger::new(library.changer());
+/// changer.load(1, 0)?;
+/// let mut drive = library.drive(0)?;
+/// drive.write_record(b"hello tape")?;
+/// drive.write_filemarks(1)?;
+/// drive.rewind()?;
+/// let mut buf = [0u8; 64];
+/// assert_eq!(drive.read_record(&mut buf)?, ReadOutcome::Record(10));
+/// assert_eq!(drive.read_record(&mut buf)?, ReadOutcome::Filemark);
+/// drive.unload()?;
+/// changer.unload(0, None)?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct VirtualLibrary {
     store: Store,
