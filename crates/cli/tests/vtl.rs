@@ -254,3 +254,50 @@ fn import_the_reference_cartridge() -> TestResult {
     assert!(added.contains("VT0003L5 in slot 3"), "{added}");
     Ok(())
 }
+
+#[test]
+fn concurrent_processes_do_not_lose_updates() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("lib");
+    ok(&[
+        "vtl",
+        "create",
+        s(&dir),
+        "--slots",
+        "24",
+        "--cartridges",
+        "0",
+        "--capacity",
+        "1M",
+    ]);
+    // Six processes at once, four cartridges each: every state change is read-modify-write
+    // under the library lock, so all 24 must be there.
+    let children: Vec<_> = (0..6)
+        .map(|p| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                for i in 0..4 {
+                    let out = tapebackup(&[
+                        "vtl",
+                        "add-cartridge",
+                        s(&dir),
+                        "--barcode",
+                        &format!("C{p}{i}"),
+                    ]);
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            })
+        })
+        .collect();
+    for c in children {
+        c.join().map_err(|_| "a child failed")?;
+    }
+    let state = VirtualLibrary::open(&dir)?.state()?;
+    assert_eq!(state.cartridges.len(), 24);
+    assert!(state.slots.iter().all(Option::is_some));
+    Ok(())
+}
