@@ -372,6 +372,78 @@ fn killed_transfer_resumes_without_resending() -> TestResult {
     Ok(())
 }
 
+/// Drops the connection (server side) once, after `after` bytes arrived.
+struct DropConnection<'a> {
+    after: u64,
+    sshd: &'a TestSshd,
+    done: AtomicBool,
+    retries: std::sync::atomic::AtomicU32,
+}
+
+impl Progress for DropConnection<'_> {
+    fn update(&self, s: &Snapshot) {
+        if s.bytes_done >= self.after && !self.done.swap(true, Ordering::SeqCst) {
+            let killed = self.sshd.kill_sessions().unwrap_or(0);
+            assert!(killed > 0, "no ssh session to kill");
+        }
+    }
+    fn retrying(&self, _: u32, _: Duration, _: &Error) {
+        self.retries.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn dropped_connection_is_retried_and_resumes() -> TestResult {
+    let Some(s) = sshd_or_skip("dropped_connection_is_retried_and_resumes") else {
+        return Ok(());
+    };
+    const SIZE: u64 = 24 << 20;
+    let remote = s.scratch("remote")?;
+    big_file(&remote, SIZE as usize)?;
+    for (tag, source) in [
+        (
+            "rsync",
+            Box::new(rsync_source(&s, &remote)) as Box<dyn Source>,
+        ),
+        ("sftp", Box::new(sftp_source(&s, &remote))),
+    ] {
+        let cancel = AtomicBool::new(false);
+        let listing = source.list(&cancel)?;
+        let staging = s.scratch(&format!("staging-drop-{tag}"))?;
+        let dropper = DropConnection {
+            after: 8 << 20,
+            sshd: &s,
+            done: AtomicBool::new(false),
+            retries: Default::default(),
+        };
+        let report = Fetcher::new(&*source, &staging)
+            .bandwidth_limit(8 << 20)
+            .retry(RetryPolicy {
+                attempts: 3,
+                initial_backoff: Duration::from_millis(200),
+                max_backoff: Duration::from_secs(1),
+            })
+            .fetch(&Plan::all(&listing.entries), &dropper, &cancel);
+        assert!(
+            dropper.done.load(Ordering::SeqCst),
+            "{tag}: connection never dropped"
+        );
+        assert!(
+            dropper.retries.load(Ordering::SeqCst) >= 1,
+            "{tag}: no retry"
+        );
+        check_landed(&report, &remote, 1)?;
+        // Only the successful attempt counts: it resumed, so it received less than the file.
+        let wire = report.wire_bytes.ok_or("no wire byte count")?;
+        eprintln!("{tag}: after the drop, received {wire} of {SIZE}");
+        assert!(
+            wire < SIZE,
+            "{tag}: received {wire} of {SIZE} after the drop"
+        );
+    }
+    Ok(())
+}
+
 fn kind(e: &Error) -> &'static str {
     match e {
         Error::Unreachable { .. } => "unreachable",

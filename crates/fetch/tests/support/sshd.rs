@@ -236,6 +236,36 @@ impl TestSshd {
         Ok(path)
     }
 
+    /// Kills every connection the server is serving (its direct children, by pid) while
+    /// the server itself keeps listening: a network drop, as seen by the client.
+    pub fn kill_sessions(&self) -> io::Result<usize> {
+        let me = self.child.id().to_string();
+        let mut killed = 0;
+        for entry in fs::read_dir("/proc")?.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // "pid (comm) state ppid ..." — comm may hold spaces, so split after ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if ppid == Some(me.as_str()) {
+                let status = Command::new("kill").args(["-KILL", pid]).status()?;
+                if status.success() {
+                    killed += 1;
+                }
+            }
+        }
+        Ok(killed)
+    }
+
     /// A fresh scratch directory (for a "remote" tree or staging), removed with the server.
     pub fn scratch(&self, name: &str) -> io::Result<PathBuf> {
         let d = self.dir.join(name);
