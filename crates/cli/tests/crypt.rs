@@ -381,3 +381,65 @@ fn protected_key_files_and_rewrap() {
     assert_ne!(code(&r), 0);
     assert!(String::from_utf8_lossy(&r.stderr).contains("group or others"));
 }
+
+#[test]
+fn legacy_openssl_files_from_the_seed_tool() {
+    if !Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "openssl is required in CI"
+        );
+        println!("SKIP: openssl not found");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let pf = d.path().join("pass");
+    secret_file(&pf, "seed tool secret\n");
+    let plain = d.path().join("plain");
+    std::fs::write(&plain, payload(200_000)).unwrap();
+    let enc = d.path().join("file.enc");
+    let st = Command::new("openssl")
+        .args(["enc", "-aes-256-cbc", "-pbkdf2", "-iter", "100000", "-pass"])
+        .arg(format!("file:{}", pf.display()))
+        .arg("-in")
+        .arg(&plain)
+        .arg("-out")
+        .arg(&enc)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = d.path().join("out");
+    let text = ok(&run(&[
+        "--json",
+        "decrypt",
+        "--legacy-openssl",
+        s(&enc),
+        "-o",
+        s(&out),
+        "--passphrase-file",
+        s(&pf),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["authenticated"], false);
+    assert_eq!(std::fs::read(&out).unwrap(), payload(200_000));
+    // A cut file is refused and leaves no output.
+    let cut = d.path().join("cut.enc");
+    let bytes = std::fs::read(&enc).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    let out2 = d.path().join("out2");
+    let r = run(&[
+        "decrypt",
+        "--legacy-openssl",
+        s(&cut),
+        "-o",
+        s(&out2),
+        "--passphrase-file",
+        s(&pf),
+    ]);
+    assert_eq!(code(&r), 4);
+    assert!(!out2.exists());
+}

@@ -330,11 +330,21 @@ pub struct DecryptArgs {
     /// Replace the output file if it exists.
     #[arg(long)]
     pub force: bool,
+    /// The input is a seed-tool file from `openssl enc -aes-256-cbc -pbkdf2` (needs the
+    /// passphrase). Such files are NOT authenticated: only the final padding is checked.
+    #[arg(long, conflicts_with = "key")]
+    pub legacy_openssl: bool,
+    /// PBKDF2 iterations of a legacy openssl file.
+    #[arg(long, default_value_t = cryptpack::OPENSSL_SEED_ITERATIONS, requires = "legacy_openssl")]
+    pub pbkdf2_iter: u32,
 }
 
 /// Runs `tapebackup decrypt`.
 pub fn decrypt(args: &DecryptArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<()> {
     check_output(args.output.as_deref(), args.force)?;
+    if args.legacy_openssl {
+        return decrypt_legacy(args, ctx, out);
+    }
     let (mut input, len) = open_input(args.input.as_deref())?;
     // Read the header first: it says whether a key file or a passphrase is needed.
     let mut head = Vec::with_capacity(HEADER_LEN);
@@ -373,6 +383,85 @@ pub fn decrypt(args: &DecryptArgs, ctx: &Context, out: &mut dyn Write) -> anyhow
         }
     };
     report(ctx, args.output.is_some(), out, "decrypted", &summary)
+}
+
+/// Copies `r` to `w` with progress; returns the length and BLAKE3 of what was copied.
+fn copy_hashed(
+    r: &mut dyn Read,
+    w: &mut dyn Write,
+    progress: &dyn Progress,
+) -> anyhow::Result<(u64, String)> {
+    struct Tee<'a> {
+        w: &'a mut dyn Write,
+        h: blake3::Hasher,
+        n: u64,
+        progress: &'a dyn Progress,
+    }
+    impl Write for Tee<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = self.w.write(buf)?;
+            self.h.update(&buf[..n]);
+            self.n += n as u64;
+            self.progress.advance(n as u64);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.w.flush()
+        }
+    }
+    let mut tee = Tee {
+        w,
+        h: blake3::Hasher::new(),
+        n: 0,
+        progress,
+    };
+    io::copy(r, &mut tee).map_err(cryptpack::Error::from_io)?;
+    tee.flush()?;
+    Ok((tee.n, tee.h.finalize().to_hex().to_string()))
+}
+
+/// `decrypt --legacy-openssl`: the seed tool's files.
+fn decrypt_legacy(args: &DecryptArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (input, len) = open_input(args.input.as_deref())?;
+    let pass = read_passphrase(args.pass.passphrase_file.as_deref(), "passphrase", false)?;
+    let mut dec = cryptpack::OpensslDecryptor::new(input, &pass, args.pbkdf2_iter)?;
+    let progress = progress_for(ctx, len, "decrypt");
+    let (n, hash) = match args.output.as_deref().filter(|p| *p != Path::new("-")) {
+        Some(dest) => {
+            let dir = dest
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let tmp = tempfile::Builder::new()
+                .prefix(".tapebackup-")
+                .suffix(".partial")
+                .tempfile_in(dir)
+                .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+            let mut w = BufWriter::with_capacity(1 << 20, tmp);
+            let r = copy_hashed(&mut dec, &mut w, &*progress)?;
+            let tmp = w.into_inner().map_err(|e| e.into_error())?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(dest)
+                .map_err(|e| e.error)
+                .with_context(|| format!("renaming to {}", dest.display()))?;
+            r
+        }
+        None => {
+            let mut w = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+            copy_hashed(&mut dec, &mut w, &*progress)?
+        }
+    };
+    let text = if ctx.json {
+        json!({"plaintext_bytes": n, "plaintext_blake3": hash, "authenticated": false}).to_string()
+    } else {
+        format!("decrypted {n} bytes (legacy openssl, unauthenticated)\nplaintext blake3 {hash}")
+    };
+    if args.output.is_some() {
+        writeln!(out, "{text}")?;
+    } else if ctx.verbose > 0 {
+        eprintln!("{text}");
+    }
+    Ok(())
 }
 
 /// Arguments of `tapebackup inspect`.
