@@ -10,7 +10,7 @@ fn tapebackup(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tapebackup"))
         .args(args)
         .output()
-        .unwrap()
+        .unwrap_or_else(|e| panic!("running tapebackup: {e}"))
 }
 
 fn ok(args: &[&str]) -> String {
@@ -20,11 +20,11 @@ fn ok(args: &[&str]) -> String {
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("stdout: {e}"))
 }
 
 fn library() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let dir = tmp.path().join("vtl");
     let options = LibraryOptions {
         slots: 4,
@@ -35,7 +35,7 @@ fn library() -> (tempfile::TempDir, PathBuf) {
         barcode_prefix: "T0".into(),
         cartridges: Some(3),
     };
-    VirtualLibrary::create(&dir, &options).unwrap();
+    VirtualLibrary::create(&dir, &options).unwrap_or_else(|e| panic!("vtl create: {e}"));
     (tmp, dir)
 }
 

@@ -85,7 +85,7 @@ pub use scsi::inquiry::{Designator, Inquiry};
 pub use scsi::smc::{ElementAddressAssignment, ElementRange, ElementStatus, ElementType};
 pub use sense::{FieldPointer, Sense, SenseKey, asc_name, encode_fixed_sense, parse_sense};
 pub use sgio::SgDevice;
-pub use st::{StDrive, StOptions};
+pub use st::{BlockLimits, StDrive, StOptions, decode_block_limits, read_block_limits_cdb};
 pub use transport::{Completion, DataDirection, ScsiTransport, status};
 pub use vtl::{
     CartridgeFaults, CartridgeOptions, CartridgeState, DriveFaults, DriveState, FaultOp, LibraryOptions,

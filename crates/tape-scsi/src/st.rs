@@ -49,6 +49,39 @@ pub struct StDrive {
     path: PathBuf,
     sg: Option<SgDevice>,
     partitions_enabled: bool,
+    /// READ BLOCK LIMITS (max, min), read once through the sg node.
+    block_limits: Option<Option<BlockLimits>>,
+}
+
+/// READ BLOCK LIMITS: the record lengths the drive accepts in variable block mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockLimits {
+    /// MAXIMUM BLOCK LENGTH LIMIT (0: not specified).
+    pub max: u32,
+    /// MINIMUM BLOCK LENGTH LIMIT.
+    pub min: u16,
+}
+
+/// READ BLOCK LIMITS CDB (SSC).
+pub fn read_block_limits_cdb() -> [u8; 6] {
+    [0x05, 0, 0, 0, 0, 0]
+}
+
+/// Decodes the 6-byte READ BLOCK LIMITS reply: byte 0 granularity, bytes 1-3 maximum,
+/// bytes 4-5 minimum block length.
+pub fn decode_block_limits(b: &[u8]) -> Result<BlockLimits, crate::DecodeError> {
+    if b.len() < 6 {
+        return Err(crate::DecodeError::truncated(
+            "READ BLOCK LIMITS",
+            0,
+            6,
+            b.len(),
+        ));
+    }
+    Ok(BlockLimits {
+        max: u32::from_be_bytes([0, b[1], b[2], b[3]]),
+        min: u16::from_be_bytes([b[4], b[5]]),
+    })
 }
 
 fn errno_of(e: &std::io::Error) -> Errno {
@@ -83,6 +116,7 @@ impl StDrive {
             path,
             sg,
             partitions_enabled: false,
+            block_limits: None,
         })
     }
 
@@ -255,6 +289,29 @@ impl StDrive {
         })
     }
 
+    /// The drive's record length limits (READ BLOCK LIMITS through the sg node), read once;
+    /// `None` without an sg node or when the drive does not answer.
+    pub fn block_limits(&mut self) -> Option<BlockLimits> {
+        if let Some(l) = self.block_limits {
+            return l;
+        }
+        let limits = self.sg.as_mut().and_then(|sg| {
+            let mut buf = [0u8; 6];
+            let n = execute(
+                sg,
+                "READ BLOCK LIMITS",
+                &read_block_limits_cdb(),
+                DataDirection::FromDevice(&mut buf),
+                timeouts::SHORT,
+                Ctx::default(),
+            )
+            .ok()?;
+            decode_block_limits(&buf[..n.min(6)]).ok()
+        });
+        self.block_limits = Some(limits);
+        limits
+    }
+
     fn decode(&self, command: &'static str, source: crate::DecodeError) -> Error {
         let device = self.sg.as_ref().map_or_else(|| self.name_str(), sg_name);
         Error::Decode {
@@ -355,7 +412,14 @@ impl TapeDrive for StDrive {
     }
 
     fn read_record(&mut self, buf: &mut [u8]) -> Result<ReadOutcome, Error> {
-        match nix::unistd::read(&self.file, buf) {
+        // st refuses (EINVAL) a read larger than the drive's maximum block length; no
+        // record can be longer, so asking for at most that much loses nothing.
+        let len = match self.block_limits() {
+            Some(l) if l.max > 0 => buf.len().min(l.max as usize),
+            _ => buf.len(),
+        };
+        let buffer_len = buf.len();
+        match nix::unistd::read(&self.file, &mut buf[..len]) {
             Ok(0) => {
                 // st returns 0 for a filemark and at end of data; MTIOCGET tells which.
                 if self.gstat()? & gmt::EOD != 0 {
@@ -369,7 +433,7 @@ impl TapeDrive for StDrive {
             Err(Errno::ENOMEM) => Err(Error::RecordTooLong {
                 device: self.name_str(),
                 record_len: 0,
-                buffer_len: buf.len(),
+                buffer_len,
             }),
             Err(Errno::EIO) => {
                 let g = self.gstat()?;
@@ -391,6 +455,14 @@ impl TapeDrive for StDrive {
     }
 
     fn write_record(&mut self, data: &[u8]) -> Result<WriteOutcome, Error> {
+        if let Some(l) = self.block_limits()
+            && (data.len() < usize::from(l.min) || (l.max > 0 && data.len() > l.max as usize))
+        {
+            return Err(Error::Unsupported {
+                device: self.name_str(),
+                what: "a record length outside the drive's block limits",
+            });
+        }
         match nix::unistd::write(&self.file, data) {
             Ok(n) if n == data.len() => Ok(WriteOutcome::Written),
             Ok(_) => Err(Error::EndOfMedium {
@@ -465,7 +537,18 @@ impl TapeDrive for StDrive {
     }
 
     fn position(&mut self) -> Result<Position, Error> {
-        let pos = sys::mtiocpos(self.file.as_fd()).map_err(|e| self.errno(e))?;
+        // st answers MTIOCPOS with EIO when the drive's READ POSITION fails or says the
+        // position is unknown (tgt's stub): the drive cannot report positions.
+        let pos = match sys::mtiocpos(self.file.as_fd()) {
+            Ok(p) => p,
+            Err(Errno::EIO) if self.gstat().is_ok_and(|g| g & gmt::ONLINE != 0) => {
+                return Err(Error::Unsupported {
+                    device: self.name_str(),
+                    what: "READ POSITION",
+                });
+            }
+            Err(e) => return Err(self.errno(e)),
+        };
         let g = self.get()?;
         Ok(Position {
             partition: g.mt_resid.clamp(0, 255) as u8,

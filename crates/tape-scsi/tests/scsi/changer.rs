@@ -92,7 +92,8 @@ fn load_and_unload_issue_the_right_move_medium() {
 #[test]
 fn move_medium_errors_become_typed() {
     let Some(dir) = scsi_fixtures() else { return };
-    let cases: [(&str, &str, fn(&Error) -> bool); 4] = [
+    type Case = (&'static str, &'static str, fn(&Error) -> bool);
+    let cases: [Case; 4] = [
         ("tgt", "changer_move_dest_full.sense.bin", |e| {
             matches!(e, Error::DestinationFull { address: 1002, .. })
         }),
@@ -234,7 +235,9 @@ impl ScsiTransport for Scripted {
                 if dvcid && self.reject_dvcid {
                     return Ok(check_condition(SenseKey::IllegalRequest, 0x24, 0));
                 }
-                let t = ElementType::from_code(cdb[1] & 0x0F).unwrap();
+                let Some(t) = ElementType::from_code(cdb[1] & 0x0F) else {
+                    return Ok(check_condition(SenseKey::IllegalRequest, 0x24, 0));
+                };
                 let start = u16::from_be_bytes([cdb[2], cdb[3]]);
                 let count = u16::from_be_bytes([cdb[4], cdb[5]]);
                 // The 16-bit allocation quirk: only the low 16 bits count.

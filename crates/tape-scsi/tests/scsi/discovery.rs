@@ -6,6 +6,18 @@ use std::path::{Path, PathBuf};
 
 use tape_scsi::{DeviceKind, discover_in, find_by_serial};
 
+/// hctl, kind, vendor, model, serial, sg, tape, changer.
+type Row = (
+    String,
+    DeviceKind,
+    String,
+    String,
+    Option<String>,
+    Option<PathBuf>,
+    Option<PathBuf>,
+    Option<PathBuf>,
+);
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sysfs")
 }
@@ -13,16 +25,7 @@ fn root() -> PathBuf {
 #[test]
 fn lists_changer_and_drives_like_lsscsi() {
     let devices = discover_in(&root(), Path::new("/dev")).unwrap();
-    let rows: Vec<(
-        String,
-        DeviceKind,
-        String,
-        String,
-        Option<String>,
-        Option<PathBuf>,
-        Option<PathBuf>,
-        Option<PathBuf>,
-    )> = devices
+    let rows: Vec<Row> = devices
         .iter()
         .map(|d| {
             (

@@ -271,3 +271,15 @@ fn read_position_long_form() {
     assert_eq!((stub.partition, stub.logical_object), (None, None));
     assert!(decode_read_position_long(&[0; 10]).is_err());
 }
+
+#[test]
+fn read_block_limits() {
+    let Some(dir) = scsi_fixtures() else { return };
+    let tgt =
+        tape_scsi::decode_block_limits(&read(&dir, "tgt/drive0_read_block_limits.bin")).unwrap();
+    assert_eq!((tgt.max, tgt.min), (1 << 20, 4));
+    let mhvtl =
+        tape_scsi::decode_block_limits(&read(&dir, "mhvtl/drive0_read_block_limits.bin")).unwrap();
+    assert_eq!((mhvtl.max, mhvtl.min), (2 << 20, 1));
+    assert!(tape_scsi::decode_block_limits(&[0; 5]).is_err());
+}
