@@ -283,3 +283,111 @@ fn read_block_limits() {
     assert_eq!((mhvtl.max, mhvtl.min), (2 << 20, 1));
     assert!(tape_scsi::decode_block_limits(&[0; 5]).is_err());
 }
+
+/// The CDBs we build, byte for byte against the CDBs of the captures.
+#[test]
+fn cdb_builders_match_the_captured_commands() {
+    use tape_scsi::scsi::inquiry::inquiry_cdb;
+    use tape_scsi::scsi::position::read_position_long_cdb;
+    use tape_scsi::scsi::smc::{
+        ElementStatusRequest, initialize_element_status_cdb, mode_sense6_cdb, mode_sense10_cdb,
+        move_medium_cdb, read_element_status_cdb,
+    };
+    use tape_scsi::scsi::{
+        log_sense_cdb, read_attribute_cdb, request_sense_cdb, test_unit_ready_cdb,
+    };
+
+    fn hex(b: &[u8]) -> String {
+        b.iter()
+            .map(|x| format!("{x:02X}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    let res = |t, voltag, dvcid, alloc| {
+        read_element_status_cdb(&ElementStatusRequest {
+            element_type: t,
+            start: 0,
+            count: 0xFFFF,
+            volume_tags: voltag,
+            device_id: dvcid,
+            allocation: alloc,
+        })
+    };
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (test_unit_ready_cdb().to_vec(), "00 00 00 00 00 00"),
+        (request_sense_cdb(252).to_vec(), "03 00 00 00 FC 00"),
+        (inquiry_cdb(None, 255).to_vec(), "12 00 00 00 FF 00"),
+        (inquiry_cdb(Some(0x80), 255).to_vec(), "12 01 80 00 FF 00"),
+        (mode_sense6_cdb(0x1D, 255).to_vec(), "1A 08 1D 00 FF 00"),
+        (
+            mode_sense10_cdb(0x1D, 4096).to_vec(),
+            "5A 08 1D 00 00 00 00 10 00 00",
+        ),
+        (
+            res(Some(ElementType::Storage), true, false, 0x1_0000).to_vec(),
+            "B8 12 00 00 FF FF 00 01 00 00 00 00",
+        ),
+        (
+            res(Some(ElementType::Drive), true, true, 0x1_0000).to_vec(),
+            "B8 14 00 00 FF FF 01 01 00 00 00 00",
+        ),
+        (
+            res(Some(ElementType::Drive), false, true, 0x1_0000).to_vec(),
+            "B8 04 00 00 FF FF 01 01 00 00 00 00",
+        ),
+        (
+            res(None, true, false, 64).to_vec(),
+            "B8 10 00 00 FF FF 00 00 00 40 00 00",
+        ),
+        (
+            move_medium_cdb(100, 1001, 1002).to_vec(),
+            "A5 00 00 64 03 E9 03 EA 00 00 00 00",
+        ),
+        (
+            move_medium_cdb(100, 1001, 500).to_vec(),
+            "A5 00 00 64 03 E9 01 F4 00 00 00 00",
+        ),
+        (
+            initialize_element_status_cdb().to_vec(),
+            "07 00 00 00 00 00",
+        ),
+        (
+            log_sense_cdb(0x17, 0, 0x2000).to_vec(),
+            "4D 00 57 00 00 00 00 20 00 00",
+        ),
+        (
+            log_sense_cdb(0x2E, 0, 0x2000).to_vec(),
+            "4D 00 6E 00 00 00 00 20 00 00",
+        ),
+        (
+            read_attribute_cdb(0, 0, 0, 0x1_0000).to_vec(),
+            "8C 00 00 00 00 00 00 00 00 00 00 00 00 01 00 00",
+        ),
+        (
+            read_attribute_cdb(1, 0, 0, 0x1_0000).to_vec(),
+            "8C 01 00 00 00 00 00 00 00 00 00 00 00 01 00 00",
+        ),
+        (
+            read_position_long_cdb().to_vec(),
+            "34 06 00 00 00 00 00 00 00 00",
+        ),
+        (
+            tape_scsi::read_block_limits_cdb().to_vec(),
+            "05 00 00 00 00 00",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(hex(&got), want);
+    }
+    // Every CDB above appears in the capture records (mhVTL's or tgt's).
+    let Some(dir) = scsi_fixtures() else { return };
+    let records = std::fs::read_to_string(dir.join("tgt/records.jsonl")).unwrap()
+        + &std::fs::read_to_string(dir.join("mhvtl/records.jsonl")).unwrap();
+    for cdb in [
+        "B8 12 00 00 FF FF 00 01 00 00 00 00",
+        "4D 00 57 00 00 00 00 20 00 00",
+        "34 06 00 00 00 00 00 00 00 00",
+    ] {
+        assert!(records.contains(cdb), "{cdb}");
+    }
+}
