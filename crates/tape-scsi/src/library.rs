@@ -56,7 +56,10 @@ impl LibrarySpec {
             LibrarySpec::Virtual { dir } => {
                 let lib = VirtualLibrary::open(dir)?;
                 let changer = Box::new(ScsiChanger::new(lib.changer()));
-                Ok(Library { changer, kind: Kind::Virtual(lib) })
+                Ok(Library {
+                    changer,
+                    kind: Kind::Virtual(lib),
+                })
             }
             LibrarySpec::Real(spec) => {
                 let devices = discover_in(sys, dev)?;
@@ -65,28 +68,41 @@ impl LibrarySpec {
                     None => find_changer(&devices, spec.changer_serial.as_deref())?,
                 };
                 let changer = Box::new(ScsiChanger::new(SgDevice::open(&path)?));
-                Ok(Library { changer, kind: Kind::Real { spec: spec.clone(), devices } })
+                Ok(Library {
+                    changer,
+                    kind: Kind::Real {
+                        spec: spec.clone(),
+                        devices,
+                    },
+                })
             }
         }
     }
 }
 
 fn find_changer(devices: &[ScsiDevice], serial: Option<&str>) -> Result<PathBuf, Error> {
-    let mut changers = devices.iter().filter(|d| d.kind == DeviceKind::Changer && d.sg.is_some());
+    let mut changers = devices
+        .iter()
+        .filter(|d| d.kind == DeviceKind::Changer && d.sg.is_some());
     let found = match serial {
         Some(s) => changers.find(|d| serial_of(d).as_deref() == Some(s)),
         None => {
             let first = changers.next();
             if changers.next().is_some() {
-                return Err(Error::DeviceNotFound { kind: "changer", what: "a single changer (several found: name one)".into() });
+                return Err(Error::DeviceNotFound {
+                    kind: "changer",
+                    what: "a single changer (several found: name one)".into(),
+                });
             }
             first
         }
     };
-    found.and_then(|d| d.sg.clone()).ok_or_else(|| Error::DeviceNotFound {
-        kind: "changer",
-        what: serial.map_or_else(|| "any sg node".to_owned(), |s| format!("serial {s}")),
-    })
+    found
+        .and_then(|d| d.sg.clone())
+        .ok_or_else(|| Error::DeviceNotFound {
+            kind: "changer",
+            what: serial.map_or_else(|| "any sg node".to_owned(), |s| format!("serial {s}")),
+        })
 }
 
 /// The serial from sysfs, or else asked over the sg node (INQUIRY VPD 80h).
@@ -96,8 +112,18 @@ fn serial_of(d: &ScsiDevice) -> Option<String> {
     }
     let mut sg = SgDevice::open(d.sg.as_ref()?).ok()?;
     let mut buf = [0u8; 255];
-    let n = execute(&mut sg, "INQUIRY", &inquiry_cdb(Some(0x80), 255), DataDirection::FromDevice(&mut buf), timeouts::SHORT, Ctx::default()).ok()?;
-    decode_vpd_serial(&buf[..n.min(buf.len())]).ok().filter(|s| !s.is_empty())
+    let n = execute(
+        &mut sg,
+        "INQUIRY",
+        &inquiry_cdb(Some(0x80), 255),
+        DataDirection::FromDevice(&mut buf),
+        timeouts::SHORT,
+        Ctx::default(),
+    )
+    .ok()?;
+    decode_vpd_serial(&buf[..n.min(buf.len())])
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 impl DriveSpec {
@@ -115,20 +141,32 @@ impl DriveSpec {
     fn options(&self, devices: &[ScsiDevice]) -> Result<StOptions, Error> {
         match self {
             DriveSpec::Node(path) => {
-                let sg = devices.iter().find(|d| d.tape.as_deref() == Some(path.as_path())).and_then(|d| d.sg.clone());
-                Ok(StOptions { tape: path.clone(), sg })
+                let sg = devices
+                    .iter()
+                    .find(|d| d.tape.as_deref() == Some(path.as_path()))
+                    .and_then(|d| d.sg.clone());
+                Ok(StOptions {
+                    tape: path.clone(),
+                    sg,
+                })
             }
             DriveSpec::Serial(serial) => {
                 let d = devices
                     .iter()
                     .filter(|d| d.kind == DeviceKind::Tape)
                     .find(|d| serial_of(d).as_deref() == Some(serial.as_str()))
-                    .ok_or_else(|| Error::DeviceNotFound { kind: "tape drive", what: format!("serial {serial}") })?;
+                    .ok_or_else(|| Error::DeviceNotFound {
+                        kind: "tape drive",
+                        what: format!("serial {serial}"),
+                    })?;
                 let tape = d.tape.clone().ok_or_else(|| Error::DeviceNotFound {
                     kind: "tape drive",
                     what: format!("an st node for serial {serial} (st driver loaded?)"),
                 })?;
-                Ok(StOptions { tape, sg: d.sg.clone() })
+                Ok(StOptions {
+                    tape,
+                    sg: d.sg.clone(),
+                })
             }
         }
     }
@@ -136,20 +174,25 @@ impl DriveSpec {
 
 #[derive(Debug)]
 enum Kind {
-    Real { spec: RealLibrarySpec, devices: Vec<ScsiDevice> },
+    Real {
+        spec: RealLibrarySpec,
+        devices: Vec<ScsiDevice>,
+    },
     Virtual(VirtualLibrary),
 }
 
 /// An opened library: its changer, and its drives on demand.
-#[derive(Debug)]
 pub struct Library {
     changer: Box<dyn Changer>,
     kind: Kind,
 }
 
-impl std::fmt::Debug for dyn Changer {
+impl std::fmt::Debug for Library {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Changer({})", self.name())
+        f.debug_struct("Library")
+            .field("changer", &self.changer.name())
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 
@@ -173,7 +216,10 @@ impl Library {
                 let drive_spec = match spec.drives.get(usize::from(number)) {
                     Some(d) => d.clone(),
                     None if !spec.drives.is_empty() => {
-                        return Err(Error::NoSuchElement { device: self.changer.name(), what: format!("drive {number} (not configured)") });
+                        return Err(Error::NoSuchElement {
+                            device: self.changer.name(),
+                            what: format!("drive {number} (not configured)"),
+                        });
                     }
                     None => {
                         let inv = self.changer.inventory()?;
