@@ -517,7 +517,7 @@ impl<T: ScsiTransport> ScsiChanger<T> {
     }
 
     /// READ ELEMENT STATUS for every element of `range` (of type `t`), in requests of at
-    /// most [`ELEMENTS_PER_REQUEST`] elements and 0xFFFF bytes. Asks for barcodes and
+    /// most 256 elements and 0xFFFF bytes. Asks for barcodes and
     /// drive identifiers and drops either if the library rejects it.
     pub fn read_element_status(
         &mut self,

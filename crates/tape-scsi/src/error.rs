@@ -61,7 +61,8 @@ pub enum Error {
     RecordTooLong {
         /// Device name.
         device: String,
-        /// The record's real length, when known.
+        /// The record's real length, 0 when the device does not say (the st driver
+        /// reports only that the record was longer).
         record_len: usize,
         /// The buffer's length.
         buffer_len: usize,
