@@ -189,6 +189,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return finish(report);
     };
 
+    // The named drive is the changer's drive N: compare serial numbers.
+    if let Some(nst) = &args.drive {
+        let serial = DriveSpec::Node(nst.clone())
+            .open()
+            .and_then(|mut d| d.serial());
+        match (serial, &element.drive_serial) {
+            (Ok(s), Some(dvcid)) => report.check(
+                format!(
+                    "drive: {} is changer drive {}",
+                    nst.display(),
+                    args.drive_number
+                ),
+                &s == dvcid,
+                format!("drive serial {s}, changer says {dvcid}"),
+            ),
+            (Ok(s), None) => report.lines.push((
+                "UNSUP",
+                "drive: serial matches the changer".into(),
+                format!("drive serial {s}; the changer reports no drive serials"),
+            )),
+            (Err(e), _) => {
+                report.record("drive: serial (VPD 80h)", Err::<(), _>(e), |_| {
+                    String::new()
+                });
+            }
+        }
+    }
+
     // Drive: read-only checks.
     if let Some(mut drive) =
         report.record("drive: open", open_drive(args.drive_number), |d| d.name())

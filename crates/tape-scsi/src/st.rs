@@ -38,7 +38,7 @@ pub struct StOptions {
 
 /// A tape drive through the st driver.
 ///
-/// Variable block mode is set on open. End of medium follows st exactly: the write that
+/// Variable block mode is set on open (when a cartridge is in) and on load. End of medium follows st exactly: the write that
 /// crosses the early warning returns its byte count ([`WriteOutcome::Written`]); st then
 /// alternates ENOSPC (nothing written) with one allowed write, which this type turns into
 /// one retried write reported as [`WriteOutcome::EarlyWarning`]; when the allowed write
@@ -111,13 +111,18 @@ impl StDrive {
             Err(source) => return Err(Error::Io { path, source }),
         };
         let sg = options.sg.as_ref().map(SgDevice::open).transpose()?;
-        Ok(StDrive {
+        let drive = StDrive {
             file,
             path,
             sg,
             partitions_enabled: false,
             block_limits: None,
-        })
+        };
+        // Variable block mode whenever a cartridge is in; an empty drive gets it on load.
+        if drive.gstat()? & gmt::ONLINE != 0 {
+            drive.op(mt::SETBLK, 0)?;
+        }
+        Ok(drive)
     }
 
     /// The st node.
