@@ -73,11 +73,11 @@ mod vtl;
 
 pub mod conformance;
 
+pub use changer::{Changer, Element, Inventory, ScsiChanger};
+pub use discovery::{DeviceKind, ScsiDevice, discover, discover_in, find_by_serial};
 pub use drive::{
     Capacity, DriveStatus, MamAttribute, Position, ReadOutcome, Space, TapeDrive, WriteOutcome,
 };
-pub use changer::{Changer, Element, Inventory, ScsiChanger};
-pub use discovery::{DeviceKind, ScsiDevice, discover, discover_in, find_by_serial};
 pub use error::{DecodeError, DecodeProblem, Error};
 pub use library::{DriveSpec, Library, LibrarySpec, RealLibrarySpec};
 pub use scsi::RetryPolicy;
@@ -88,8 +88,8 @@ pub use sgio::SgDevice;
 pub use st::{BlockLimits, StDrive, StOptions, decode_block_limits, read_block_limits_cdb};
 pub use transport::{Completion, DataDirection, ScsiTransport, status};
 pub use vtl::{
-    CartridgeFaults, CartridgeOptions, CartridgeState, DriveFaults, DriveState, FaultOp, LibraryOptions,
-    LibraryState, MediumErrorFault, Occupant, SavedPosition, SmcEmulator, TcConf, VirtualDrive,
-    VirtualLibrary,
-    decode_attribute_file, decode_state, encode_attribute_file, encode_state,
+    CartridgeFaults, CartridgeOptions, CartridgeState, DriveFaults, DriveState, FaultOp,
+    LibraryOptions, LibraryState, MediumErrorFault, Occupant, SavedPosition, SmcEmulator, TcConf,
+    VirtualDrive, VirtualLibrary, decode_attribute_file, decode_state, encode_attribute_file,
+    encode_state,
 };
