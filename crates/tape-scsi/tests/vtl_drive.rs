@@ -687,3 +687,40 @@ fn device_attributes() -> TestResult {
     ));
     Ok(())
 }
+
+#[test]
+fn tape_alerts_follow_errors_and_faults() -> TestResult {
+    let (_dir, mut d) = new_drive(1 << 20, None);
+    assert!(d.tape_alerts()?.is_empty());
+    d.write_record(&[1; 10])?;
+    d.set_cartridge_faults(CartridgeFaults {
+        medium_errors: vec![MediumErrorFault {
+            partition: 0,
+            block: 0,
+            on: FaultOp::Read,
+        }],
+        ..Default::default()
+    })?;
+    d.rewind()?;
+    assert!(d.read_record(&mut [0u8; 10]).is_err());
+    let flags: Vec<u8> = d.tape_alerts()?.iter().map(|a| a.flag).collect();
+    assert_eq!(flags, [3, 5], "hard error, read failure");
+    assert!(d.tape_alerts()?.is_empty(), "reading clears them");
+    d.set_drive_faults(DriveFaults {
+        tape_alerts: vec![0x14],
+        ..Default::default()
+    })?;
+    d.set_cartridge_faults(CartridgeFaults {
+        write_protected: true,
+        ..Default::default()
+    })?;
+    assert!(d.write_record(b"x").is_err());
+    let alerts = d.tape_alerts()?;
+    assert_eq!(alerts.iter().map(|a| a.flag).collect::<Vec<_>>(), [9, 0x14]);
+    assert_eq!(
+        d.tape_alerts()?.iter().map(|a| a.flag).collect::<Vec<_>>(),
+        [0x14],
+        "an injected alert stays"
+    );
+    Ok(())
+}

@@ -17,6 +17,14 @@ const ATTR_REMAINING_CAPACITY: u16 = 0x0000;
 const ATTR_MAXIMUM_CAPACITY: u16 = 0x0001;
 /// MAM 0x0009: VOLUME CHANGE REFERENCE (4 bytes), advanced when a load writes.
 const ATTR_VOLUME_CHANGE_REFERENCE: u16 = 0x0009;
+/// TapeAlert 03h: hard error.
+const ALERT_HARD_ERROR: u8 = 0x03;
+/// TapeAlert 05h: read failure.
+const ALERT_READ_FAILURE: u8 = 0x05;
+/// TapeAlert 06h: write failure.
+const ALERT_WRITE_FAILURE: u8 = 0x06;
+/// TapeAlert 09h: write protect.
+const ALERT_WRITE_PROTECT: u8 = 0x09;
 /// Attributes below this are device attributes, read-only for the host.
 const FIRST_HOST_ATTRIBUTE: u16 = 0x0400;
 
@@ -88,6 +96,8 @@ pub struct VirtualDrive {
     block_size: u32,
     locked: bool,
     unit_attention: bool,
+    /// TapeAlert flags raised since they were last read (reading clears them, like 2Eh).
+    alerts: std::collections::BTreeSet<u8>,
 }
 
 impl VirtualDrive {
@@ -123,6 +133,7 @@ impl VirtualDrive {
             block_size: 0,
             locked: false,
             unit_attention: false,
+            alerts: Default::default(),
         }
     }
 
@@ -183,6 +194,7 @@ impl VirtualDrive {
             block_size: 0,
             locked: false,
             unit_attention: false,
+            alerts: Default::default(),
         };
         drive.refresh()?;
         if let (Some(m), Some(p)) = (drive.media.as_mut(), saved) {
@@ -396,6 +408,7 @@ impl VirtualDrive {
         let name = self.name.clone();
         self.ready()?;
         if self.write_protected() {
+            self.alerts.insert(ALERT_WRITE_PROTECT);
             return Err(Error::WriteProtected { device: name });
         }
         let (pos, used, ew, reserve) = {
@@ -411,6 +424,7 @@ impl VirtualDrive {
             )
         };
         if self.medium_error_at(pos, true) {
+            self.alerts.extend([ALERT_HARD_ERROR, ALERT_WRITE_FAILURE]);
             return Err(Error::MediumError {
                 device: name,
                 block: pos.block,
@@ -597,6 +611,7 @@ impl TapeDrive for VirtualDrive {
             Some(Object::Record(_)) => {
                 m.pos.block += 1;
                 if read_error {
+                    self.alerts.extend([ALERT_HARD_ERROR, ALERT_READ_FAILURE]);
                     return Err(Error::MediumError {
                         device: name,
                         block: pos.block,
@@ -631,6 +646,7 @@ impl TapeDrive for VirtualDrive {
             WriteOutcome::Written
         };
         if count > 0 && self.write_protected() {
+            self.alerts.insert(ALERT_WRITE_PROTECT);
             return Err(Error::WriteProtected {
                 device: self.name.clone(),
             });
@@ -767,6 +783,7 @@ impl TapeDrive for VirtualDrive {
         let name = self.name.clone();
         self.ready()?;
         if self.write_protected() {
+            self.alerts.insert(ALERT_WRITE_PROTECT);
             return Err(Error::WriteProtected { device: name });
         }
         let Some(m) = self.media.as_mut() else {
@@ -843,6 +860,7 @@ impl TapeDrive for VirtualDrive {
         }
         self.ready()?;
         if self.write_protected() {
+            self.alerts.insert(ALERT_WRITE_PROTECT);
             return Err(Error::WriteProtected { device: name });
         }
         let Some(m) = self.media.as_mut() else {
@@ -855,6 +873,13 @@ impl TapeDrive for VirtualDrive {
             });
         }
         m.cart.write_attribute(partition, attribute)
+    }
+
+    fn tape_alerts(&mut self) -> Result<Vec<crate::log::TapeAlert>, Error> {
+        self.refresh()?;
+        let mut flags = std::mem::take(&mut self.alerts);
+        flags.extend(self.drive_faults.tape_alerts.iter().copied());
+        Ok(flags.into_iter().map(crate::log::TapeAlert::new).collect())
     }
 
     fn capacity(&mut self) -> Result<Capacity, Error> {

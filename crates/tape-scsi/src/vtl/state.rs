@@ -70,6 +70,8 @@ pub struct DriveFaults {
     pub not_ready: bool,
     /// The first command after a cartridge is loaded fails with [`Error::UnitAttention`].
     pub unit_attention_after_load: bool,
+    /// TapeAlert flags (1..=64) the drive reports on every read of its alerts while set.
+    pub tape_alerts: Vec<u8>,
 }
 
 /// A cartridge in an element, and where it came from.
@@ -208,6 +210,9 @@ impl LibraryState {
         for d in &self.drives {
             if d.loaded && d.cartridge.is_none() {
                 return Err("an empty drive is marked loaded".to_owned());
+            }
+            if d.faults.tape_alerts.iter().any(|f| !(1..=64).contains(f)) {
+                return Err("TapeAlert flags are 1..=64".to_owned());
             }
         }
         Ok(())
