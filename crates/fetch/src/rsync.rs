@@ -228,6 +228,8 @@ impl Source for SshSource {
             // %b makes rsync log each file after its data arrived, not before.
             .arg("--out-format=>>TB %b %n")
             .arg("--info=progress2")
+            // Unbuffered: through a pipe rsync's stdio would hold progress for seconds.
+            .arg("--outbuf=N")
             .arg("--stats")
             .arg(format!("--timeout={}", self.io_timeout.as_secs().max(1)))
             .arg("-e")

@@ -316,15 +316,16 @@ fn big_file(root: &Path, size: usize) -> std::io::Result<PathBuf> {
 }
 
 fn resume_case(s: &TestSshd, source: &dyn Source, remote: &Path, tag: &str) -> TestResult {
-    const SIZE: usize = 24 << 20;
+    const SIZE: usize = 32 << 20;
     let cancel = AtomicBool::new(false);
     let listing = source.list(&cancel)?;
     let the_plan = Plan::all(&listing.entries);
     let staging = s.scratch(tag)?;
 
-    // First run: slowed down to 4 MiB/s and killed after 6 MiB arrived.
+    // First run: slowed down to 4 MiB/s and killed after 4 MiB arrived (rsync reports
+    // progress once a second, so a few more MiB arrive before the kill).
     let killer = CancelAfter {
-        after: 6 << 20,
+        after: 4 << 20,
         cancel: &cancel,
     };
     let first = Fetcher::new(source, &staging)
@@ -366,7 +367,7 @@ fn killed_transfer_resumes_without_resending() -> TestResult {
         return Ok(());
     };
     let remote = s.scratch("remote")?;
-    big_file(&remote, 24 << 20)?;
+    big_file(&remote, 32 << 20)?;
     resume_case(&s, &rsync_source(&s, &remote), &remote, "staging-rsync")?;
     resume_case(&s, &sftp_source(&s, &remote), &remote, "staging-sftp")?;
     Ok(())
@@ -397,7 +398,7 @@ fn dropped_connection_is_retried_and_resumes() -> TestResult {
     let Some(s) = sshd_or_skip("dropped_connection_is_retried_and_resumes") else {
         return Ok(());
     };
-    const SIZE: u64 = 24 << 20;
+    const SIZE: u64 = 32 << 20;
     let remote = s.scratch("remote")?;
     big_file(&remote, SIZE as usize)?;
     for (tag, source) in [
@@ -411,13 +412,13 @@ fn dropped_connection_is_retried_and_resumes() -> TestResult {
         let listing = source.list(&cancel)?;
         let staging = s.scratch(&format!("staging-drop-{tag}"))?;
         let dropper = DropConnection {
-            after: 8 << 20,
+            after: 4 << 20,
             sshd: &s,
             done: AtomicBool::new(false),
             retries: Default::default(),
         };
         let report = Fetcher::new(&*source, &staging)
-            .bandwidth_limit(8 << 20)
+            .bandwidth_limit(4 << 20)
             .retry(RetryPolicy {
                 attempts: 3,
                 initial_backoff: Duration::from_millis(200),
