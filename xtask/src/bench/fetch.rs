@@ -212,7 +212,7 @@ pub fn run(args: FetchArgs) -> anyhow::Result<()> {
 
     let runs: Vec<(String, Duration)> = vec![
         (
-            format!("ours (find + rsync --files-from, {} parallel)", args.parallel),
+            format!("ours (find + rsync --files-from, <= {} batches)", args.parallel),
             {
                 let st = staging("ours")?;
                 timed("ours", expected, &st, || ours(&s, &remote, &st, args.parallel))?
