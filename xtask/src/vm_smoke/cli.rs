@@ -189,7 +189,11 @@ fn compare_inventory(v: &Value, m: &MtxStatus) -> Vec<String> {
         }
         let serial = s(&d["drive_serial"]);
         let want_serial = DRIVE_SERIALS.get(md.index as usize).copied();
-        if serial != want_serial {
+        // tgt sends every READ ELEMENT STATUS reply 8 bytes short, which cuts the last
+        // drive's DVCID serial (see the shared SCSI fixtures): there, no serial is the right
+        // answer too. A wrong serial never is.
+        let last = md.index as usize + 1 == m.drives.len();
+        if serial != want_serial && !(last && serial.is_none()) {
             problems.push(format!(
                 "drive {}: serial {serial:?}, tgt has {want_serial:?}",
                 md.index

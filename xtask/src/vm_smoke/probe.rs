@@ -160,21 +160,44 @@ fn read_past_eod(a: &ProbeArgs) -> Vec<ProbeCheck> {
             format!("expected the filemark, got {other:?}"),
         )),
     }
-    for name in ["at_eod", "past_eod"] {
+    // Every read from here on, for the evidence: the first must be EndOfData, the next
+    // one too (or a typed error); data here is a wrong answer.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
         let got = drive.read_record(&mut buf);
-        let verdict = match &got {
-            Ok(ReadOutcome::EndOfData) => Outcome::Pass,
-            _ => Outcome::Fail,
-        };
-        out.push(check(
-            name,
-            verdict,
-            match &got {
-                Ok(o) => format!("read returned {o:?}"),
-                Err(e) => format!("read failed: {e} ({e:?})"),
-            },
-        ));
+        seen.push(match &got {
+            Ok(o) => format!("{o:?}"),
+            Err(e) => format!("Err({e})"),
+        });
+        let position = drive
+            .status()
+            .map(|s| format!("eod={} block={:?}", s.eod, s.block))
+            .unwrap_or_else(|e| format!("status: {e}"));
+        seen.push(format!("[{position}]"));
     }
+    let all = seen.join(" ");
+    let first = seen.first().map(String::as_str);
+    let second = seen.get(2).map(String::as_str);
+    out.push(check(
+        "at_eod",
+        if first == Some("EndOfData") {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        },
+        format!("reads after the filemark: {all}"),
+    ));
+    out.push(check(
+        "past_eod",
+        if second
+            .is_some_and(|s| s == "EndOfData" || (s.starts_with("Err(") && !s.contains("os error")))
+        {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        },
+        format!("second read after the filemark: {}", second.unwrap_or("-")),
+    ));
     out
 }
 
