@@ -4,17 +4,21 @@
 use clap::Subcommand;
 
 mod fetch;
+mod ltfs;
 
 /// Which benchmark to run.
 #[derive(Debug, Subcommand)]
 pub enum Bench {
     /// fetch: our find + rsync --files-from vs rsync -a vs the seed's rsync per file, over a real sshd.
     Fetch(fetch::FetchArgs),
+    /// ltfs: files of mixed sizes written to a virtual LTFS cartridge vs cp -r + sync.
+    Ltfs(ltfs::LtfsArgs),
 }
 
 /// Runs one benchmark.
 pub fn run(which: Bench) -> anyhow::Result<()> {
     match which {
         Bench::Fetch(args) => fetch::run(args),
+        Bench::Ltfs(args) => ltfs::run(args),
     }
 }
