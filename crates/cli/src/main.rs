@@ -58,6 +58,9 @@ pub enum Command {
     Tapes(cmd::catalog::TapesArgs),
     /// LTFS volumes on a drive: format, ls, get, put, check (native, no FUSE).
     Ltfs(cmd::ltfs::LtfsArgs),
+    /// BackupPC archive host on object storage: archive (ArchiveClientCmd), list, prune,
+    /// restore-script.
+    Backuppc(cmd::backuppc::BackuppcArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,7 +83,10 @@ fn main() -> ExitCode {
             }
             let mut stderr = std::io::stderr().lock();
             // One line: the error and its chain of causes, joined by ": ".
-            let _ = writeln!(stderr, "tapebackup: error: {e:#}");
+            // Causes may carry multi-line text (a server's XML answer): keep it one line,
+            // the last one a log such as BackupPC's keeps.
+            let line = format!("{e:#}").replace(['\n', '\r'], " ");
+            let _ = writeln!(stderr, "tapebackup: error: {line}");
             ExitCode::from(exit::code_for(&e))
         }
     }

@@ -4,6 +4,7 @@
 use crate::Command;
 use crate::output::Context;
 
+pub mod backuppc;
 pub mod catalog;
 pub mod crypt;
 pub mod devices;
@@ -30,12 +31,16 @@ pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Files(args) => catalog::files(&args, ctx, &mut stdout),
         Command::Tapes(args) => catalog::tapes(&args, ctx, &mut stdout),
         Command::Ltfs(args) => ltfs::run(&args, ctx, &mut stdout),
+        Command::Backuppc(args) => backuppc::run(&args, ctx, &mut stdout),
     }
 }
 
 /// The exit code for one typed error from a library crate, if it is one.
 pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     let _ = e;
+    if let Some(code) = backuppc::exit_code_of(e) {
+        return Some(code);
+    }
     if let Some(code) = catalog::exit_code_of(e) {
         return Some(code);
     }
