@@ -575,6 +575,18 @@ impl<'d> VolumeWriter<'d> {
     /// the index partition, replacing the previous index there; updates the MAM
     /// attributes. Returns the volume, consistent again.
     pub fn finish(mut self) -> Result<Volume<'d>> {
+        let ip_current = self.volume.index_partition.is_clean()
+            && self
+                .volume
+                .index_partition
+                .last_index
+                .as_ref()
+                .map(|i| i.generation)
+                == Some(self.volume.index.generation);
+        if !self.dirty && ip_current {
+            // Nothing changed in this session: the tape is already final.
+            return Ok(self.volume);
+        }
         self.sync()?;
         let ip = self.volume.label.index_partition;
         let dp_info = self.last_dp_index.clone();

@@ -538,3 +538,20 @@ mod props {
         }
     }
 }
+
+#[test]
+fn a_session_without_changes_writes_nothing() {
+    let mut drive = MemoryDrive::new(64 << 20);
+    Volume::format(&mut drive, &options()).unwrap();
+    let before = (layout(&mut drive, 0), layout(&mut drive, 1));
+    let v = Volume::open(&mut drive).unwrap();
+    drive_untouched(v);
+    assert_eq!((layout(&mut drive, 0), layout(&mut drive, 1)), before);
+    assert_eq!(ltfs::generations(&mut drive).unwrap().len(), 1);
+}
+
+fn drive_untouched(v: Volume<'_>) {
+    let w = v.into_writer(WriterOptions::default()).unwrap();
+    let v = w.finish().unwrap();
+    assert_eq!(v.index().generation, 1);
+}
