@@ -152,6 +152,9 @@ struct FaultArgs {
     /// Drive: unit attention on the first command after a load.
     #[arg(long, value_name = "on|off", conflicts_with = "cartridge")]
     unit_attention_after_load: Option<OnOff>,
+    /// Drive: report this TapeAlert flag (1..=64; repeatable; `--clear` removes them).
+    #[arg(long, value_name = "FLAG", value_parser = clap::value_parser!(u8).range(1..=64), conflicts_with = "cartridge")]
+    tape_alert: Vec<u8>,
 }
 
 fn parse_medium_error(s: &str) -> Result<MediumErrorFault, String> {
@@ -278,6 +281,11 @@ fn fault(a: &FaultArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<()
         if let Some(v) = a.unit_attention_after_load {
             f.unit_attention_after_load = v.into();
         }
+        for flag in &a.tape_alert {
+            if !f.tape_alerts.contains(flag) {
+                f.tape_alerts.push(*flag);
+            }
+        }
         lib.set_drive_faults(index, f.clone())?;
         json!({ "drive": index, "faults": f })
     };
@@ -303,13 +311,14 @@ fn describe_faults(f: &Value) -> String {
                 Value::Array(a) if !a.is_empty() => {
                     let list: Vec<String> = a
                         .iter()
-                        .map(|e| {
-                            format!(
+                        .map(|e| match e {
+                            Value::Object(_) => format!(
                                 "{}:{}:{}",
                                 e["partition"],
                                 e["block"],
                                 e["on"].as_str().unwrap_or("any")
-                            )
+                            ),
+                            other => other.to_string(),
                         })
                         .collect();
                     parts.push(format!("{} {}", k.replace('_', "-"), list.join(",")));
