@@ -4,25 +4,33 @@
 use clap::Subcommand;
 
 mod backuppc;
+mod catalog;
 mod fetch;
 mod ltfs;
+mod pack;
 
 /// Which benchmark to run.
 #[derive(Debug, Subcommand)]
 pub enum Bench {
     /// backuppc: our BackupPC archive of a tar stream to a local S3 server vs split + gpg + upload.
     Backuppc(backuppc::BackuppcArgs),
+    /// catalog: insert 1M files with packs and locations, look up a path, plan a 100k restore.
+    Catalog(catalog::CatalogArgs),
     /// fetch: our find + rsync --files-from vs rsync -a vs the seed's rsync per file, over a real sshd.
     Fetch(fetch::FetchArgs),
     /// ltfs: files of mixed sizes written to a virtual LTFS cartridge vs cp -r + sync.
     Ltfs(ltfs::LtfsArgs),
+    /// pack: cryptpack (library and CLI) vs openssl enc and gpg --symmetric; in-memory vs raw ring.
+    Pack(pack::PackArgs),
 }
 
 /// Runs one benchmark.
 pub fn run(which: Bench) -> anyhow::Result<()> {
     match which {
         Bench::Backuppc(args) => backuppc::run(args),
+        Bench::Catalog(args) => catalog::run(args),
         Bench::Fetch(args) => fetch::run(args),
         Bench::Ltfs(args) => ltfs::run(args),
+        Bench::Pack(args) => pack::run(args),
     }
 }
