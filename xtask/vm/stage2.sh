@@ -13,7 +13,8 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
+# /tmp stays the overlay's (writes land in its tmpfs upper layer): a tmpfs mounted over it
+# would hide a checkout or CARGO_TARGET_DIR under the host's /tmp.
 mkdir -p /run/lock
 mkdir -p /lib/modules
 mount --bind "$TB_MODULES" /lib/modules
