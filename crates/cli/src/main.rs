@@ -34,6 +34,25 @@ pub struct Cli {
 /// The subcommands. Each lives in its own module under `cmd/`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a workspace: config, key, catalog and (by default) a virtual tape library.
+    Init(cmd::init::InitArgs),
+    /// Fetch new and changed files of the configured sources into staging.
+    Get(cmd::backup::GetArgs),
+    /// Encrypt staged files into packs (plaintext removed once each pack is durable).
+    Pack(cmd::backup::NoArgs),
+    /// Write packs to tapes from the library (LTFS), with a catalog snapshot per tape.
+    Write(cmd::backup::NoArgs),
+    /// get, pack and write, one after the other.
+    Run(cmd::backup::NoArgs),
+    /// Read packs back from tape: ciphertext hashes, or decrypt and authenticate.
+    Verify(cmd::verify::VerifyArgs),
+    /// Restore files from tape into a directory, checking every content hash.
+    #[command(disable_version_flag = true)]
+    Restore(cmd::restore::RestoreArgs),
+    /// What the catalog holds and what is waiting to be fetched, packed or written.
+    Status(cmd::status::StatusArgs),
+    /// The latest jobs (get, pack, write, verify, restore) and their outcome.
+    Jobs(cmd::status::JobsArgs),
     /// Key files: create, show, rotate (rewrap packs).
     Key(cmd::key::KeyArgs),
     /// Encrypt a file or stdin into a cryptpack pack.

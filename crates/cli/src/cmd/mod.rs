@@ -4,13 +4,19 @@
 use crate::Command;
 use crate::output::Context;
 
+pub mod backup;
 pub mod backuppc;
 pub mod catalog;
 pub mod crypt;
 pub mod devices;
 pub mod drive;
+pub mod init;
 pub mod library;
 pub mod ltfs;
+pub mod progress;
+pub mod restore;
+pub mod status;
+pub mod verify;
 pub mod key;
 pub mod vtl;
 
@@ -27,9 +33,27 @@ pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
         Command::Devices(args) => devices::run(&args, ctx, &mut stdout),
         Command::Library(args) => library::run(&args, ctx, &mut stdout),
         Command::Drive(args) => drive::run(&args, ctx, &mut stdout),
-        Command::Catalog(args) => catalog::run(&args, ctx, &mut stdout),
-        Command::Files(args) => catalog::files(&args, ctx, &mut stdout),
-        Command::Tapes(args) => catalog::tapes(&args, ctx, &mut stdout),
+        Command::Catalog(mut args) => {
+            progress::default_catalog(&mut args.path.catalog, ctx);
+            catalog::run(&args, ctx, &mut stdout)
+        }
+        Command::Files(mut args) => {
+            progress::default_catalog(&mut args.path.catalog, ctx);
+            catalog::files(&args, ctx, &mut stdout)
+        }
+        Command::Tapes(mut args) => {
+            progress::default_catalog(&mut args.path.catalog, ctx);
+            catalog::tapes(&args, ctx, &mut stdout)
+        }
+        Command::Init(args) => init::run(&args, ctx, &mut stdout),
+        Command::Get(args) => backup::get(&args, ctx, &mut stdout),
+        Command::Pack(args) => backup::pack(&args, ctx, &mut stdout),
+        Command::Write(args) => backup::write(&args, ctx, &mut stdout),
+        Command::Run(args) => backup::run(&args, ctx, &mut stdout),
+        Command::Verify(args) => verify::run(&args, ctx, &mut stdout),
+        Command::Restore(args) => restore::run(&args, ctx, &mut stdout),
+        Command::Status(args) => status::status(&args, ctx, &mut stdout),
+        Command::Jobs(args) => status::jobs(&args, ctx, &mut stdout),
         Command::Ltfs(args) => ltfs::run(&args, ctx, &mut stdout),
         Command::Backuppc(args) => backuppc::run(&args, ctx, &mut stdout),
     }
@@ -40,6 +64,12 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     let _ = e;
     if let Some(code) = backuppc::exit_code_of(e) {
         return Some(code);
+    }
+    if e.downcast_ref::<tapebackup::workflow::tape::MissingCartridge>().is_some() {
+        return Some(6); // tape device or library error (see exit.rs)
+    }
+    if e.downcast_ref::<tapebackup::workflow::restore::UnsafePath>().is_some() {
+        return Some(crate::exit::USAGE);
     }
     if let Some(code) = catalog::exit_code_of(e) {
         return Some(code);

@@ -1,0 +1,283 @@
+//! `get`: list each configured source, record new and changed files as versions, fetch
+//! their content into staging and record its hash.
+//!
+//! Staging is content-addressed: a fetched file lands in `staging/incoming/<source>/` and is
+//! renamed to `staging/content/<blake3 hex>` *before* its hash is recorded, so a version
+//! with a recorded content always has its plaintext staged until it is packed. Killed at
+//! any point, the next `get` fetches again whatever was not recorded.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context as _;
+use catalog::{Catalog, JobKind, JobOutcome, JobProgress, ScanChange, ScannedFile, Timestamp};
+use fetch::Source as _;
+
+use super::{Config, Progress, digest};
+
+/// Options for [`get`].
+#[derive(Debug, Clone, Default)]
+pub struct GetOptions {
+    /// Only list and compare: change nothing.
+    pub dry_run: bool,
+    /// Only these sources (empty: all).
+    pub sources: Vec<String>,
+}
+
+/// What [`get`] did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GetReport {
+    /// Files listed.
+    pub listed: u64,
+    /// New paths.
+    pub new: u64,
+    /// Changed paths (new versions).
+    pub changed: u64,
+    /// Files fetched into staging.
+    pub fetched: u64,
+    /// Bytes fetched.
+    pub bytes: u64,
+    /// Files marked deleted at their source.
+    pub deleted: u64,
+    /// Files that failed (with reasons).
+    pub failed: Vec<String>,
+    /// Non-fatal warnings (unreadable directories, names that are not UTF-8).
+    pub warnings: Vec<String>,
+}
+
+/// Where staged content lives.
+pub fn content_dir(config: &Config) -> PathBuf {
+    config.file.staging.join("content")
+}
+
+/// The staged plaintext of a content.
+pub fn staged_content(config: &Config, hash: &catalog::Digest) -> PathBuf {
+    content_dir(config).join(hash.to_hex())
+}
+
+/// Runs `get` over the configured sources.
+pub fn get(
+    config: &Config,
+    cat: &mut Catalog,
+    options: &GetOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<GetReport> {
+    let mut report = GetReport::default();
+    if config.file.sources.is_empty() {
+        anyhow::bail!(
+            "no sources in {}: add a [[source]] with name and path",
+            config.path.display()
+        );
+    }
+    for name in &options.sources {
+        if !config.file.sources.iter().any(|s| &s.name == name) {
+            anyhow::bail!("no source named {name:?} in {}", config.path.display());
+        }
+    }
+    let job = if options.dry_run {
+        None
+    } else {
+        Some(cat.write(|tx| tx.start_job(JobKind::Get, Timestamp::now()))?)
+    };
+    let result = (|| {
+        for src in &config.file.sources {
+            if !options.sources.is_empty() && !options.sources.contains(&src.name) {
+                continue;
+            }
+            get_source(config, cat, src, options, &mut report, progress, cancel)
+                .with_context(|| format!("source {}", src.name))?;
+        }
+        anyhow::Ok(())
+    })();
+    if let Some(job) = job {
+        let (outcome, msg) = match &result {
+            Ok(()) if report.failed.is_empty() => (JobOutcome::Succeeded, None),
+            Ok(()) => (
+                JobOutcome::Failed,
+                Some(format!("{} file(s) failed", report.failed.len())),
+            ),
+            Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+        };
+        cat.write(|tx| {
+            tx.update_job(
+                job,
+                &JobProgress {
+                    items_done: report.fetched,
+                    items_failed: report.failed.len() as u64,
+                    bytes_done: report.bytes,
+                    resume_state: None,
+                },
+            )?;
+            tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
+        })?;
+    }
+    result.map(|()| report)
+}
+
+fn scanned(path: &str, e: &fetch::Entry) -> ScannedFile {
+    ScannedFile {
+        path: path.to_owned(),
+        size: e.size,
+        mtime: Timestamp::from_unix_seconds(e.mtime.secs),
+        mode: e.mode,
+        hash: None,
+    }
+}
+
+fn get_source(
+    config: &Config,
+    cat: &mut Catalog,
+    src: &super::config::SourceConfig,
+    options: &GetOptions,
+    report: &mut GetReport,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    if !src.path.is_dir() {
+        anyhow::bail!("{} is not a directory", src.path.display());
+    }
+    let source = fetch::LocalSource::new(&src.path);
+    progress.message(&format!("listing {} ({})", src.name, src.path.display()));
+    let scan_started = Timestamp::now();
+    let listing = source.list(cancel)?;
+    report.warnings.extend(listing.warnings.iter().cloned());
+    let mut entries: Vec<(String, &fetch::Entry)> = Vec::new();
+    for e in &listing.entries {
+        match std::str::from_utf8(&e.path) {
+            Ok(p) => entries.push((p.to_owned(), e)),
+            Err(_) => report.warnings.push(format!(
+                "{}: {}: name is not UTF-8, skipped",
+                src.name,
+                e.display_path()
+            )),
+        }
+    }
+    report.listed += entries.len() as u64;
+    let url = src.path.display().to_string();
+
+    if options.dry_run {
+        let Some(s) = cat.read().source_by_name(&src.name)? else {
+            report.new += entries.len() as u64;
+            return Ok(());
+        };
+        let reader = cat.read();
+        for (path, e) in &entries {
+            match reader.versions_of(s.id, path)?.last() {
+                None => report.new += 1,
+                Some(v)
+                    if v.deleted_at.is_some()
+                        || v.size != Some(e.size)
+                        || v.mtime.unix_seconds() != e.mtime.secs =>
+                {
+                    report.changed += 1
+                }
+                Some(_) => {}
+            }
+        }
+        return Ok(());
+    }
+
+    let now = Timestamp::now();
+    let complete_listing = listing.warnings.is_empty();
+    let (sid, new, changed, deleted) = cat.write(|tx| {
+        let sid = match tx.read().source_by_name(&src.name)? {
+            Some(s) => s.id,
+            None => tx.add_source(&src.name, &url, now)?,
+        };
+        let (mut new, mut changed) = (0u64, 0u64);
+        for (path, e) in &entries {
+            match tx.record_scan(sid, &scanned(path, e), now)?.change {
+                ScanChange::New => new += 1,
+                ScanChange::Changed => changed += 1,
+                ScanChange::Unchanged => {}
+            }
+        }
+        let deleted = if complete_listing {
+            tx.mark_unseen_deleted(sid, scan_started, now)?
+        } else {
+            0
+        };
+        Ok::<_, catalog::Error>((sid, new, changed, deleted))
+    })?;
+    report.new += new;
+    report.changed += changed;
+    report.deleted += deleted;
+
+    // Latest versions of this source still without content: fetch them.
+    let wanted: HashMap<String, catalog::VersionInfo> = cat
+        .read()
+        .versions_to_fetch(u64::MAX >> 1)?
+        .into_iter()
+        .filter(|v| v.source == sid && v.deleted_at.is_none())
+        .map(|v| (v.path.clone(), v))
+        .collect();
+    let to_fetch: Vec<fetch::Entry> = entries
+        .iter()
+        .filter(|(p, _)| wanted.contains_key(p))
+        .map(|(_, e)| (*e).clone())
+        .collect();
+    if to_fetch.is_empty() {
+        return Ok(());
+    }
+    let incoming = config.file.staging.join("incoming").join(&src.name);
+    let content = content_dir(config);
+    std::fs::create_dir_all(&incoming)?;
+    std::fs::create_dir_all(&content)?;
+    let plan = fetch::Plan::all(&to_fetch);
+    progress.message(&format!(
+        "fetching {} file(s), {} bytes from {}",
+        plan.files.len(),
+        plan.bytes(),
+        src.name
+    ));
+    let fetched = fetch::Fetcher::new(&source, &incoming).fetch(&plan, &fetch::NoProgress, cancel);
+    for (file, err) in fetched.failed() {
+        report
+            .failed
+            .push(format!("{}/{}: {err}", src.name, file.entry.display_path()));
+    }
+    for (file, landed) in fetched.landed() {
+        let path = String::from_utf8_lossy(&file.entry.path).into_owned();
+        let Some(v) = wanted.get(&path) else { continue };
+        let hash = digest(&landed.hash.0)?;
+        let dest = content.join(hash.to_hex());
+        stage(&landed.staged_path, &dest)?;
+        let now = Timestamp::now();
+        let rescan = ScannedFile {
+            path: path.clone(),
+            size: landed.size,
+            mtime: Timestamp::from_unix_seconds(landed.mtime.secs),
+            mode: file.entry.mode,
+            hash: None,
+        };
+        cat.write(|tx| {
+            let version = if landed.changed_since_listing || v.size != Some(landed.size) {
+                // The file changed while it was fetched: record what landed.
+                tx.record_scan(sid, &rescan, now)?.version
+            } else {
+                v.id
+            };
+            tx.record_fetched(version, &hash, landed.size).map(|_| ())
+        })
+        .with_context(|| format!("recording {}/{path}", src.name))?;
+        report.fetched += 1;
+        report.bytes += landed.size;
+        progress.advance(landed.size);
+    }
+    if let Some(stop) = fetched.stopped {
+        return Err(stop.into());
+    }
+    Ok(())
+}
+
+/// Moves a landed file to its content-addressed name (durably).
+fn stage(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(from)?.sync_all()?;
+    std::fs::rename(from, to).with_context(|| format!("staging {}", from.display()))?;
+    if let Some(d) = to.parent() {
+        super::sync_dir(d)?;
+    }
+    Ok(())
+}

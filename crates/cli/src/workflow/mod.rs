@@ -1,0 +1,99 @@
+//! The tapebackup workflow: the orchestration that composes the crates, usable by other
+//! Rust programs as well as by the `tapebackup` binary.
+//!
+//! A backup is `get` (source → staging, versions recorded in the catalog) → `pack` (staging
+//! → encrypted packs with generated names, recorded in one transaction; plaintext removed
+//! only once the pack is synced and recorded) → `write` (packs → LTFS tapes chosen from the
+//! library, locations recorded after each LTFS index is on tape, an encrypted catalog
+//! snapshot at the end of each tape session). `verify` reads packs back; `restore` plans by
+//! tape and position and checks every restored file's content hash.
+//!
+//! Every step is resumable: a step killed at any point leaves the catalog as of its last
+//! committed transaction, and running it again finishes the work without recording
+//! anything twice.
+
+use std::sync::atomic::AtomicBool;
+
+pub mod config;
+pub mod get;
+pub mod pack;
+pub mod restore;
+pub mod tape;
+pub mod verify;
+
+pub use config::{Config, ConfigFile, InitOptions, init, unlock_key};
+pub use get::{GetOptions, GetReport, get};
+pub use pack::{PackReport, pack};
+pub use restore::{RestoreOptions, RestoreReport, restore};
+pub use tape::{WriteReport, write};
+pub use verify::{VerifyOptions, VerifyReport, verify};
+
+/// Progress of the workflow's long steps. The CLI implements it with log lines or bars;
+/// [`Silent`] shows nothing. Must be cheap: `advance` is called about once per MiB.
+pub trait Progress: Sync {
+    /// A message worth showing (a tape loaded, a file done).
+    fn message(&self, text: &str);
+    /// A new item (file or pack) of `total` bytes starts.
+    fn item(&self, name: &str, total: Option<u64>) {
+        let _ = (name, total);
+    }
+    /// Bytes processed since the last call.
+    fn advance(&self, bytes: u64) {
+        let _ = bytes;
+    }
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn message(&self, _text: &str) {}
+}
+
+/// Adapts a workflow [`Progress`] to the crates' progress traits.
+pub(crate) struct Adapt<'a>(pub &'a dyn Progress);
+
+impl cryptpack::Progress for Adapt<'_> {
+    fn advance(&self, bytes: u64) {
+        self.0.advance(bytes);
+    }
+}
+
+impl ltfs::Progress for Adapt<'_> {
+    fn item(&self, name: &str, total: Option<u64>) {
+        self.0.item(name, total);
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.advance(bytes);
+    }
+    fn note(&self, message: &str) {
+        self.0.message(message);
+    }
+}
+
+/// A never-set cancel flag for callers that do not cancel.
+pub fn no_cancel() -> &'static AtomicBool {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    &NEVER
+}
+
+/// Converts a cryptpack (or fetch) BLAKE3 digest into a catalog digest.
+pub(crate) fn digest(bytes: &[u8; 32]) -> anyhow::Result<catalog::Digest> {
+    Ok(catalog::Digest::new(
+        catalog::HashAlgo::Blake3,
+        bytes.to_vec(),
+    )?)
+}
+
+/// `fsync` of a directory, so a rename in it is durable.
+pub(crate) fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Opens the configured catalog.
+pub fn open_catalog(config: &Config) -> anyhow::Result<catalog::Catalog> {
+    use anyhow::Context as _;
+    catalog::Catalog::open(&config.file.catalog)
+        .with_context(|| format!("catalog {}", config.file.catalog.display()))
+}

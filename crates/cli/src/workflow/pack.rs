@@ -1,0 +1,217 @@
+//! `pack`: encrypt each staged content that is in no pack yet into its own pack.
+//!
+//! Order of durability, per content: encrypt to `packs/.pending-<content hex>` → `fsync` →
+//! record the pack in one catalog transaction (the catalog generates the name) → rename to
+//! `packs/<name>` → `fsync` the directory → delete the staged plaintext. Killed between the
+//! transaction and the rename, the next run (of `pack` or `write`) finishes the rename
+//! ([`repair_pending`]); killed before the transaction, the pending file is redone.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context as _;
+use catalog::{
+    Catalog, CopyTarget, JobKind, JobOutcome, JobProgress, NewPack, PackFormat, PackMember,
+    Timestamp,
+};
+
+use super::config::Unlocked;
+use super::get::{content_dir, staged_content};
+use super::{Adapt, Config, Progress, digest, sync_dir};
+
+/// What [`pack`] did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PackReport {
+    /// Packs made.
+    pub packs: u64,
+    /// Plaintext bytes packed.
+    pub plain_bytes: u64,
+    /// Pack bytes written.
+    pub pack_bytes: u64,
+    /// Pending packs whose rename was finished (from an interrupted run).
+    pub repaired: u64,
+    /// Contents waiting to be packed whose plaintext is not staged (fetch them again).
+    pub missing: Vec<String>,
+}
+
+fn pending_path(config: &Config, content_hex: &str) -> PathBuf {
+    config.file.packs.join(format!(".pending-{content_hex}"))
+}
+
+/// The file of a recorded pack in the packs directory.
+pub fn pack_path(config: &Config, name: &str) -> PathBuf {
+    config.file.packs.join(name)
+}
+
+/// Finishes interrupted packs: a pack recorded in the catalog whose file is still
+/// `.pending-<content>` is renamed to its name. Returns how many.
+pub fn repair_pending(config: &Config, cat: &Catalog) -> anyhow::Result<u64> {
+    let mut n = 0;
+    let target = CopyTarget {
+        copies: 1,
+        pool: None,
+    };
+    let reader = cat.read();
+    for p in reader.packs_to_write(&target, u64::MAX >> 1)? {
+        let path = pack_path(config, &p.name);
+        if path.exists() {
+            continue;
+        }
+        for c in reader.pack_contents(p.id)? {
+            let pending = pending_path(config, &c.hash.to_hex());
+            if pending.exists() {
+                std::fs::rename(&pending, &path)?;
+                sync_dir(&config.file.packs)?;
+                let staged = staged_content(config, &c.hash);
+                if staged.exists() {
+                    std::fs::remove_file(&staged)?;
+                }
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Packs every staged content that is in no pack yet.
+pub fn pack(
+    config: &Config,
+    cat: &mut Catalog,
+    key: &Unlocked,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<PackReport> {
+    std::fs::create_dir_all(&config.file.packs)?;
+    let mut report = PackReport {
+        repaired: repair_pending(config, cat)?,
+        ..PackReport::default()
+    };
+    let todo = cat.read().versions_to_pack(u64::MAX >> 1)?;
+    if todo.is_empty() {
+        clean_staging(config, cat)?;
+        return Ok(report);
+    }
+    let job = cat.write(|tx| tx.start_job(JobKind::Pack, Timestamp::now()))?;
+    let result = (|| {
+        for v in &todo {
+            let Some(hash) = &v.hash else { continue };
+            let staged = staged_content(config, hash);
+            if !staged.exists() {
+                report.missing.push(v.path.clone());
+                continue;
+            }
+            let (plain, cipher) = pack_one(config, cat, key, v, hash, &staged, progress, cancel)
+                .with_context(|| format!("packing {}", v.path))?;
+            report.packs += 1;
+            report.plain_bytes += plain;
+            report.pack_bytes += cipher;
+        }
+        anyhow::Ok(())
+    })();
+    let (outcome, msg) = match &result {
+        Ok(()) => (JobOutcome::Succeeded, None),
+        Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+    };
+    cat.write(|tx| {
+        tx.update_job(
+            job,
+            &JobProgress {
+                items_done: report.packs,
+                items_failed: report.missing.len() as u64,
+                bytes_done: report.plain_bytes,
+                resume_state: None,
+            },
+        )?;
+        tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
+    })?;
+    result?;
+    clean_staging(config, cat)?;
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pack_one(
+    config: &Config,
+    cat: &mut Catalog,
+    key: &Unlocked,
+    v: &catalog::VersionInfo,
+    hash: &catalog::Digest,
+    staged: &Path,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<(u64, u64)> {
+    let pending = pending_path(config, &hash.to_hex());
+    progress.item(&v.path, v.size);
+    let input = std::fs::File::open(staged)?;
+    let out = std::fs::File::create(&pending)?;
+    let mut w = BufWriter::with_capacity(1 << 20, out);
+    let summary = cryptpack::encrypt_stream(
+        input,
+        &mut w,
+        cryptpack::Secret::Key(&key.key),
+        &cryptpack::EncryptOptions::default(),
+        &Adapt(progress),
+        cancel,
+    )?;
+    w.flush()?;
+    let out = w.into_inner().map_err(|e| e.into_error())?;
+    out.sync_all()?;
+    drop(out);
+    let plain_hash = digest(&summary.plaintext_hash.0)?;
+    if &plain_hash != hash {
+        let _ = std::fs::remove_file(&pending);
+        anyhow::bail!(
+            "staged plaintext {} does not match its recorded hash (staging was modified)",
+            staged.display()
+        );
+    }
+    let info = cat.write(|tx| {
+        tx.record_pack(
+            &NewPack {
+                format: PackFormat::Cryptpack,
+                key_id: summary.key_id.to_string(),
+                plain_size: summary.plaintext_len,
+                plain_hash: plain_hash.clone(),
+                cipher_size: summary.ciphertext_len,
+                cipher_hash: catalog::Digest::new(
+                    catalog::HashAlgo::Blake3,
+                    summary.ciphertext_hash.0.to_vec(),
+                )?,
+                members: vec![PackMember {
+                    version: v.id,
+                    offset: 0,
+                    length: summary.plaintext_len,
+                }],
+            },
+            Timestamp::now(),
+        )
+    })?;
+    std::fs::rename(&pending, pack_path(config, &info.name))?;
+    sync_dir(&config.file.packs)?;
+    std::fs::remove_file(staged)?;
+    Ok((summary.plaintext_len, summary.ciphertext_len))
+}
+
+/// Removes staged contents no longer needed (already packed: e.g. a duplicate of a
+/// packed content fetched under another path).
+fn clean_staging(config: &Config, cat: &Catalog) -> anyhow::Result<()> {
+    let dir = content_dir(config);
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let wanted: std::collections::HashSet<String> = cat
+        .read()
+        .versions_to_pack(u64::MAX >> 1)?
+        .into_iter()
+        .filter_map(|v| v.hash.map(|h| h.to_hex()))
+        .collect();
+    for e in rd {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.len() == 64 && !wanted.contains(&name) {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}

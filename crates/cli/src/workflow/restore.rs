@@ -1,0 +1,357 @@
+//! `restore`: plan by tape and position, load tapes in that order, decrypt, check every
+//! file's content hash, and only then put it in place. Progress is recorded per file, so
+//! `--resume JOB` finishes an interrupted restore.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context as _, bail};
+use catalog::{
+    Catalog, JobId, JobOutcome, PackFormat, Position, RestoreFile, RestoreQuery, Timestamp,
+    VersionSelector,
+};
+
+use super::config::Unlocked;
+use super::tape::{MissingCartridge, empty_drive, load_barcode, open_library};
+use super::{Config, Progress};
+
+/// Options for [`restore`].
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// SQLite GLOB over paths (`*` also matches `/`); `None`: everything.
+    pub pattern: Option<String>,
+    /// Which version of each file.
+    pub selector: VersionSelector,
+    /// Destination directory: files land in `<to>/<source>/<path>`.
+    pub to: PathBuf,
+    /// Resume this restore job instead of planning a new one.
+    pub resume: Option<JobId>,
+}
+
+/// What [`restore`] did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RestoreReport {
+    /// The restore job (pass it to `--resume`).
+    pub job: i64,
+    /// Files restored and checked.
+    pub files: u64,
+    /// Bytes restored.
+    pub bytes: u64,
+    /// Tapes read, in order.
+    pub tapes: Vec<String>,
+    /// Selected files that cannot be restored, with the reason.
+    pub missing: Vec<String>,
+}
+
+/// Error when a selected path would escape the destination.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to restore {path:?}: absolute paths and `..` components are not allowed")]
+pub struct UnsafePath {
+    /// The path.
+    pub path: String,
+}
+
+fn dest_of(to: &Path, f: &RestoreFile) -> Result<PathBuf, UnsafePath> {
+    let bad = || UnsafePath {
+        path: format!("{}/{}", f.source_name, f.path),
+    };
+    if !fetch::is_safe_relative_path(f.source_name.as_bytes())
+        || f.source_name.contains('/')
+        || !fetch::is_safe_relative_path(f.path.as_bytes())
+    {
+        return Err(bad());
+    }
+    Ok(to.join(&f.source_name).join(&f.path))
+}
+
+/// Restores the selected files.
+pub fn restore(
+    config: &Config,
+    cat: &mut Catalog,
+    key: &Unlocked,
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<RestoreReport> {
+    let (job, plan) = match options.resume {
+        Some(job) => (job, cat.read().plan_restore_job(job)?),
+        None => {
+            let plan = cat.read().plan_restore(&RestoreQuery {
+                pattern: options.pattern.clone(),
+                selector: options.selector,
+                ..RestoreQuery::default()
+            })?;
+            if plan.file_count() == 0 && plan.missing.is_empty() {
+                bail!(
+                    "nothing in the catalog matches {:?}",
+                    options.pattern.as_deref().unwrap_or("*")
+                );
+            }
+            // Check every path before anything is written.
+            for f in plan
+                .runs
+                .iter()
+                .flat_map(|r| &r.reads)
+                .flat_map(|r| &r.files)
+            {
+                dest_of(&options.to, f)?;
+            }
+            let job = cat.write(|tx| tx.start_restore(&plan, Timestamp::now()))?;
+            (job, plan)
+        }
+    };
+    let mut report = RestoreReport {
+        job: job.get(),
+        missing: plan
+            .missing
+            .iter()
+            .map(|m| format!("{}/{}: {:?}", m.source_name, m.path, m.reason))
+            .collect(),
+        ..RestoreReport::default()
+    };
+    for f in plan
+        .runs
+        .iter()
+        .flat_map(|r| &r.reads)
+        .flat_map(|r| &r.files)
+    {
+        dest_of(&options.to, f)?;
+    }
+    std::fs::create_dir_all(&options.to)?;
+    let mut lib = open_library(config)?;
+    // Say every cartridge to insert at once.
+    let inv = lib.changer().inventory()?;
+    let absent: Vec<String> = plan
+        .runs
+        .iter()
+        .map(|r| r.label.clone())
+        .filter(|b| inv.find_barcode(b).is_none())
+        .collect();
+    if !absent.is_empty() {
+        return Err(anyhow::Error::new(MissingCartridge {
+            barcode: absent.join(", "),
+        }))
+        .with_context(|| {
+            format!("restore job {job}: run `tapebackup restore --resume {job}` after inserting")
+        });
+    }
+    let drive_no = config.file.tapes.drive;
+    // Spanning packs: ciphertext assembled part by part, files listed on part 0.
+    let mut spans: HashMap<i64, (tempfile::NamedTempFile, u32, Vec<RestoreFile>)> = HashMap::new();
+    for run in &plan.runs {
+        let mut drive = load_barcode(&mut lib, drive_no, &run.label, progress)?;
+        report.tapes.push(run.label.clone());
+        let mut volume = ltfs::Volume::open(&mut *drive)
+            .with_context(|| format!("reading the LTFS volume on {}", run.label))?;
+        for read in &run.reads {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                bail!("cancelled; resume with `tapebackup restore --resume {job}`");
+            }
+            let Position::LtfsFile { name, .. } = &read.position else {
+                bail!(
+                    "pack {} is at a position this version cannot read",
+                    read.pack_name
+                );
+            };
+            if read.format != PackFormat::Cryptpack {
+                bail!(
+                    "pack {} is in the {} format, which this version does not restore",
+                    read.pack_name,
+                    read.format
+                );
+            }
+            let mut reader = volume
+                .open_file(name)
+                .with_context(|| format!("{}: {name}", run.label))?;
+            if read.part.count > 1 {
+                let entry = match spans.entry(read.pack.get()) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert((tempfile::NamedTempFile::new_in(&options.to)?, 0, Vec::new()))
+                    }
+                };
+                entry
+                    .0
+                    .as_file_mut()
+                    .seek(SeekFrom::Start(read.part.offset))?;
+                std::io::copy(&mut reader, entry.0.as_file_mut())?;
+                entry.1 += 1;
+                entry.2.extend(read.files.iter().cloned());
+                if entry.1 == read.part.count {
+                    let Some((tmp, _, files)) = spans.remove(&read.pack.get()) else {
+                        continue;
+                    };
+                    let mut f = tmp.reopen()?;
+                    f.seek(SeekFrom::Start(0))?;
+                    restore_pack(
+                        cat,
+                        key,
+                        job,
+                        f,
+                        &files,
+                        &options.to,
+                        &mut report,
+                        progress,
+                        cancel,
+                    )?;
+                }
+            } else {
+                restore_pack(
+                    cat,
+                    key,
+                    job,
+                    reader,
+                    &read.files,
+                    &options.to,
+                    &mut report,
+                    progress,
+                    cancel,
+                )
+                .with_context(|| format!("pack {} on {}", read.pack_name, run.label))?;
+            }
+        }
+        drop(volume);
+        drive.unload()?;
+        drop(drive);
+        empty_drive(&mut lib, drive_no)?;
+    }
+    if !spans.is_empty() {
+        bail!(
+            "{} spanning pack(s) had parts missing from the plan",
+            spans.len()
+        );
+    }
+    let (done, total) = cat.read().restore_progress(job)?;
+    if done == total {
+        cat.write(|tx| tx.finish_job(job, JobOutcome::Succeeded, None, Timestamp::now()))?;
+    }
+    Ok(report)
+}
+
+/// Decrypts one pack stream and restores its files (sorted by offset; files with the
+/// same content are copies of the first one restored).
+#[allow(clippy::too_many_arguments)]
+fn restore_pack(
+    cat: &mut Catalog,
+    key: &Unlocked,
+    job: JobId,
+    input: impl Read,
+    files: &[RestoreFile],
+    to: &Path,
+    report: &mut RestoreReport,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let _ = cancel;
+    let mut files: Vec<&RestoreFile> = files.iter().collect();
+    files.sort_by_key(|f| (f.offset, f.version));
+    let mut dec = cryptpack::Decryptor::new(input, cryptpack::Secret::Key(&key.key))?;
+    let mut pos = 0u64;
+    let mut last: Option<(u64, PathBuf)> = None;
+    for f in files {
+        let dest = dest_of(to, f)?;
+        let dir = dest.parent().unwrap_or(to);
+        std::fs::create_dir_all(dir)?;
+        progress.item(&format!("{}/{}", f.source_name, f.path), f.length);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".restore-")
+            .tempfile_in(dir)?;
+        match &last {
+            Some((off, prev)) if *off == f.offset => {
+                std::io::copy(&mut std::fs::File::open(prev)?, tmp.as_file_mut())?;
+            }
+            _ => {
+                if f.offset < pos {
+                    bail!("overlapping pack members at offset {}", f.offset);
+                }
+                std::io::copy(&mut (&mut dec).take(f.offset - pos), &mut std::io::sink())?;
+                pos = f.offset;
+                let len = f.length.unwrap_or(u64::MAX);
+                let mut hasher = HashingWriter {
+                    inner: std::io::BufWriter::new(tmp.as_file_mut()),
+                    hasher: blake3::Hasher::new(),
+                };
+                let n = std::io::copy(&mut (&mut dec).take(len), &mut hasher)?;
+                hasher.inner.flush()?;
+                pos += n;
+                let got = hasher.hasher.finalize();
+                if f.hash.algo() != catalog::HashAlgo::Blake3 || got.as_bytes() != f.hash.bytes() {
+                    bail!(
+                        "{}/{}: restored content hash {} does not match the catalog's {}",
+                        f.source_name,
+                        f.path,
+                        got.to_hex(),
+                        f.hash
+                    );
+                }
+                if f.length.is_some_and(|l| l != n) {
+                    bail!("{}/{}: pack ended early", f.source_name, f.path);
+                }
+            }
+        }
+        let file = tmp.as_file();
+        file.set_permissions(std::fs::Permissions::from_mode(f.mode & 0o7777))?;
+        let mtime = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(f.mtime.unix_seconds()).unwrap_or(0));
+        file.set_modified(mtime)?;
+        file.sync_all()?;
+        tmp.persist(&dest).map_err(|e| e.error)?;
+        cat.write(|tx| tx.mark_restored(job, f.version, Timestamp::now()))?;
+        report.files += 1;
+        report.bytes += f.length.unwrap_or(0);
+        last = Some((f.offset, dest));
+    }
+    Ok(())
+}
+
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn file(source: &str, path: &str) -> RestoreFile {
+        RestoreFile {
+            version: catalog::VersionId::from_raw(1),
+            source_name: source.into(),
+            path: path.into(),
+            offset: 0,
+            length: Some(0),
+            hash: catalog::Digest::new(catalog::HashAlgo::Blake3, vec![0; 32]).unwrap(),
+            mtime: Timestamp::from_unix_seconds(0),
+            mode: 0o644,
+        }
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        let to = Path::new("/r");
+        assert_eq!(
+            dest_of(to, &file("s", "a/b")).unwrap(),
+            Path::new("/r/s/a/b")
+        );
+        assert!(dest_of(to, &file("s", "../x")).is_err());
+        assert!(dest_of(to, &file("s", "a/../../x")).is_err());
+        assert!(dest_of(to, &file("s", "/etc/passwd")).is_err());
+        assert!(dest_of(to, &file("..", "x")).is_err());
+        assert!(dest_of(to, &file("a/b", "x")).is_err());
+    }
+}

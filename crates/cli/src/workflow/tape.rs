@@ -1,0 +1,541 @@
+//! `write`: packs onto LTFS tapes chosen from the library, and the tape handling shared by
+//! `verify` and `restore` (loading a cartridge by barcode, unloading).
+//!
+//! Tape choice: cartridges in storage or I/E slots whose barcode the config allows (never
+//! `CLN*`); appendable tapes of the configured pool first, then tapes the catalog does not
+//! know (or knows as blank) that are really blank on tape. A tape holding data the catalog
+//! does not know is skipped, never formatted.
+//!
+//! Durability: locations are recorded only after an LTFS index covering them is on tape
+//! (`sync`), so a location in the catalog is always readable. Killed in between, the next
+//! run rolls the volume back to its last index and writes those packs again.
+
+use std::io::BufReader;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context as _, bail};
+use catalog::{
+    Catalog, CopyTarget, JobKind, JobOutcome, JobProgress, Medium, NewLocation, NewTape, PackId,
+    PackInfo, Part, Position, Timestamp, VolumeId, VolumeState,
+};
+use tape_scsi::{ElementType, Library, ReadOutcome, TapeDrive};
+
+use super::config::Unlocked;
+use super::pack::{pack_path, repair_pending};
+use super::{Adapt, Config, Progress};
+
+/// Directory on each tape holding the packs.
+pub const PACK_DIR: &str = "tapebackup/packs";
+/// Directory on each tape holding the encrypted catalog snapshots.
+pub const SNAPSHOT_DIR: &str = "tapebackup/catalog";
+
+/// Error for a cartridge the catalog needs that is not in the library.
+#[derive(Debug, thiserror::Error)]
+#[error("cartridge {barcode} is not in the library: insert it (an I/E slot will do) and run again")]
+pub struct MissingCartridge {
+    /// Its barcode.
+    pub barcode: String,
+}
+
+/// What [`write`] did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WriteReport {
+    /// Packs (or pack parts) written and recorded.
+    pub packs: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Tapes written to.
+    pub tapes: Vec<String>,
+    /// Tapes that became full.
+    pub filled: Vec<String>,
+    /// Tapes newly formatted.
+    pub formatted: Vec<String>,
+    /// Tapes skipped (with the reason).
+    pub skipped: Vec<String>,
+}
+
+/// Opens the configured library.
+pub fn open_library(config: &Config) -> anyhow::Result<Library> {
+    config
+        .library_spec()
+        .open()
+        .with_context(|| "opening the tape library".to_string())
+}
+
+/// Ejects whatever is in drive `drive` and puts it back in a slot.
+pub fn empty_drive(lib: &mut Library, drive: u16) -> anyhow::Result<()> {
+    let inv = lib.changer().inventory()?;
+    let Some(el) = inv.drive(drive) else {
+        bail!("the library has no drive {drive}");
+    };
+    if el.full {
+        let mut d = lib.drive(drive)?;
+        d.unload()?;
+        drop(d);
+        lib.changer().unload(drive, None)?;
+    }
+    Ok(())
+}
+
+/// Loads the cartridge `barcode` into drive `drive` (from a storage or I/E slot, or
+/// leaving it if already there) and returns the ready drive.
+pub fn load_barcode(
+    lib: &mut Library,
+    drive: u16,
+    barcode: &str,
+    progress: &dyn Progress,
+) -> anyhow::Result<Box<dyn TapeDrive>> {
+    let inv = lib.changer().inventory()?;
+    if let Some(el) = inv.drive(drive)
+        && el.full
+        && el.barcode.as_deref() == Some(barcode)
+    {
+        let mut d = lib.drive(drive)?;
+        d.load()?;
+        d.set_block_size(0)?;
+        return Ok(d);
+    }
+    let slot = inv
+        .storage
+        .iter()
+        .chain(&inv.import_export)
+        .find(|e| e.full && e.barcode.as_deref() == Some(barcode))
+        .map(|e| e.number);
+    let Some(slot) = slot else {
+        return Err(MissingCartridge {
+            barcode: barcode.to_owned(),
+        }
+        .into());
+    };
+    empty_drive(lib, drive)?;
+    progress.message(&format!(
+        "loading {barcode} from slot {slot} into drive {drive}"
+    ));
+    lib.changer().load(slot, drive)?;
+    let mut d = lib.drive(drive)?;
+    d.load()?;
+    d.set_block_size(0)?;
+    Ok(d)
+}
+
+/// True when the loaded medium holds no data at all (nothing on partition 0).
+fn medium_is_blank(drive: &mut dyn TapeDrive) -> anyhow::Result<bool> {
+    drive.rewind()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let blank = match drive.read_record(&mut buf) {
+        Ok(ReadOutcome::EndOfData) => true,
+        Ok(_) => false,
+        Err(tape_scsi::Error::RecordTooLong { .. }) => false,
+        Err(e) => return Err(e.into()),
+    };
+    drive.rewind()?;
+    Ok(blank)
+}
+
+/// A pack being written: possibly continued from an earlier tape.
+struct Pending {
+    pack: PackInfo,
+    /// Parts already on earlier tapes: (volume, part offset, length, position).
+    parts: Vec<(VolumeId, u64, u64, Position)>,
+}
+
+/// Writes every pack that lacks its copies in the configured pool.
+pub fn write(
+    config: &Config,
+    cat: &mut Catalog,
+    key: &Unlocked,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<WriteReport> {
+    repair_pending(config, cat)?;
+    let pool = config.file.tapes.pool.clone();
+    let target = CopyTarget {
+        copies: config.file.tapes.copies,
+        pool: Some(pool.clone()),
+    };
+    let mut todo: std::collections::VecDeque<Pending> = cat
+        .read()
+        .packs_to_write(&target, u64::MAX >> 1)?
+        .into_iter()
+        .map(|pack| Pending {
+            pack,
+            parts: Vec::new(),
+        })
+        .collect();
+    let mut report = WriteReport::default();
+    if todo.is_empty() {
+        return Ok(report);
+    }
+    for p in &todo {
+        let path = pack_path(config, &p.pack.name);
+        if !path.exists() {
+            bail!(
+                "pack file {} is missing (recorded in the catalog, not yet on tape)",
+                path.display()
+            );
+        }
+    }
+    let mut lib = open_library(config)?;
+    let drive_no = config.file.tapes.drive;
+    let job = cat.write(|tx| tx.start_job(JobKind::Write, Timestamp::now()))?;
+    let mut tried: Vec<String> = Vec::new();
+    let result = (|| {
+        while !todo.is_empty() {
+            let Some((barcode, volume)) = choose_tape(
+                config,
+                cat,
+                &mut lib,
+                drive_no,
+                &mut tried,
+                &mut report,
+                progress,
+            )?
+            else {
+                bail!(
+                    "no usable tape left in the library for pool {pool:?} ({} pack(s) still to \
+                     write): add blank cartridges",
+                    todo.len()
+                );
+            };
+            let drive = load_barcode(&mut lib, drive_no, &barcode, progress)?;
+            session(
+                config,
+                cat,
+                key,
+                drive,
+                &barcode,
+                volume,
+                job,
+                &mut todo,
+                &mut report,
+                progress,
+                cancel,
+            )
+            .with_context(|| format!("writing tape {barcode}"))?;
+            if !report.tapes.contains(&barcode) {
+                report.tapes.push(barcode.clone());
+            }
+            empty_drive(&mut lib, drive_no)?;
+        }
+        anyhow::Ok(())
+    })();
+    let (outcome, msg) = match &result {
+        Ok(()) => (JobOutcome::Succeeded, None),
+        Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+    };
+    cat.write(|tx| {
+        tx.update_job(
+            job,
+            &JobProgress {
+                items_done: report.packs,
+                items_failed: 0,
+                bytes_done: report.bytes,
+                resume_state: None,
+            },
+        )?;
+        tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
+    })?;
+    if result.is_err() {
+        // Leave the drive empty so the next run starts clean; the error is what matters.
+        let _ = empty_drive(&mut lib, drive_no);
+    }
+    result.map(|()| report)
+}
+
+/// Picks the next tape: appendable in the pool first, then blank.
+fn choose_tape(
+    config: &Config,
+    cat: &mut Catalog,
+    lib: &mut Library,
+    drive_no: u16,
+    tried: &mut Vec<String>,
+    report: &mut WriteReport,
+    progress: &dyn Progress,
+) -> anyhow::Result<Option<(String, Option<VolumeId>)>> {
+    let pool = &config.file.tapes.pool;
+    let inv = lib.changer().inventory()?;
+    let mut appendable = Vec::new();
+    let mut fresh = Vec::new();
+    let candidates = inv
+        .drives
+        .iter()
+        .filter(|e| e.number == drive_no)
+        .chain(inv.storage.iter())
+        .chain(inv.import_export.iter())
+        .filter(|e| e.full && e.installed);
+    for e in candidates {
+        let Some(b) = &e.barcode else { continue };
+        if tried.contains(b) || !config.barcode_allowed(b) {
+            continue;
+        }
+        if e.kind == ElementType::Drive && e.number != drive_no {
+            continue;
+        }
+        match cat.read().volume_by_barcode(b)? {
+            Some(v) if v.pool != *pool => {}
+            Some(v) if v.state == VolumeState::Appendable => {
+                appendable.push((b.clone(), Some(v.id)))
+            }
+            Some(v) if v.state == VolumeState::Blank => fresh.push((b.clone(), Some(v.id))),
+            Some(_) => {}
+            None => fresh.push((b.clone(), None)),
+        }
+    }
+    if let Some(t) = appendable.into_iter().next() {
+        tried.push(t.0.clone());
+        return Ok(Some(t));
+    }
+    for (b, v) in fresh {
+        tried.push(b.clone());
+        let mut d = load_barcode(lib, drive_no, &b, progress)?;
+        if d.status()?.write_protected {
+            report.skipped.push(format!("{b}: write protected"));
+            progress.message(&format!("{b} is write protected: skipped"));
+            continue;
+        }
+        if !medium_is_blank(&mut *d)? {
+            report.skipped.push(format!(
+                "{b}: holds data this catalog does not know; not overwritten"
+            ));
+            progress.message(&format!("{b} holds unknown data: skipped"));
+            continue;
+        }
+        return Ok(Some((b, v)));
+    }
+    Ok(None)
+}
+
+/// One tape session: open or format, write packs until done or early warning, snapshot,
+/// finish.
+#[allow(clippy::too_many_arguments)]
+fn session(
+    config: &Config,
+    cat: &mut Catalog,
+    key: &Unlocked,
+    mut drive: Box<dyn TapeDrive>,
+    barcode: &str,
+    volume: Option<VolumeId>,
+    job: catalog::JobId,
+    todo: &mut std::collections::VecDeque<Pending>,
+    report: &mut WriteReport,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let pool = config.file.tapes.pool.clone();
+    let now = Timestamp::now();
+    let known = volume.map(|v| cat.read().volume(v)).transpose()?;
+    let fresh = known.as_ref().is_none_or(|v| v.state == VolumeState::Blank);
+    if drive.status()?.write_protected {
+        bail!("{barcode} is write protected");
+    }
+    let vol = if fresh {
+        progress.message(&format!("formatting {barcode} (LTFS)"));
+        let partitions = drive.partition_count().unwrap_or(1);
+        let volume = ltfs::Volume::format(&mut *drive, &ltfs::FormatOptions::new(barcode))
+            .with_context(|| {
+                format!(
+                    "formatting {barcode} as LTFS (the medium had {partitions} partition(s);                      drives that cannot make two need the raw on-tape format, which this                      version does not have)"
+                )
+            })?;
+        let uuid = volume.label().volume_uuid.clone();
+        let id = cat.write(|tx| {
+            let id = volume_id_or(tx, barcode, &pool, now)?;
+            tx.set_ltfs_uuid(id, &uuid)?;
+            tx.set_volume_state(id, VolumeState::Appendable, now)?;
+            Ok::<_, catalog::Error>(id)
+        })?;
+        report.formatted.push(barcode.to_owned());
+        (volume, id)
+    } else {
+        let v = known.as_ref().map(|v| v.id);
+        let Some(id) = v else {
+            bail!("internal: no volume")
+        };
+        let mut volume = ltfs::Volume::open(&mut *drive)?;
+        if let Some(Medium::Tape {
+            ltfs_uuid: Some(u), ..
+        }) = known.as_ref().map(|v| &v.medium)
+            && *u != volume.label().volume_uuid
+        {
+            bail!(
+                "wrong cartridge: {barcode} holds LTFS volume {} but the catalog knows it as {u}",
+                volume.label().volume_uuid
+            );
+        }
+        if !volume.is_consistent() {
+            progress.message(&format!(
+                "{barcode}: interrupted session found, rolling back to its last index"
+            ));
+            drop(volume);
+            ltfs::recover(&mut *drive, ltfs::Recovery::RollBack)?;
+            volume = ltfs::Volume::open(&mut *drive)?;
+        }
+        (volume, id)
+    };
+    let (volume, vol_id) = vol;
+    let mut writer = volume.into_writer(ltfs::WriterOptions::default())?;
+    let buffer = usize::try_from(config.file.tapes.buffer.0)
+        .unwrap_or(64 << 20)
+        .max(64 << 10);
+    // Written since the last index: recorded once an index covers them.
+    let mut unrecorded: Vec<NewLocation> = Vec::new();
+    let mut unrecorded_bytes = 0u64;
+    let mut full = false;
+    while let Some(mut p) = todo.pop_front() {
+        let name = format!("{PACK_DIR}/{}", p.pack.name);
+        let path = pack_path(config, &p.pack.name);
+        let offset: u64 = p.parts.iter().map(|x| x.2).sum();
+        let file = std::fs::File::open(&path)?;
+        let len = file.metadata()?.len();
+        let mut src = BufReader::with_capacity(buffer.min(len as usize + 1), file);
+        if offset > 0 {
+            std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(offset))?;
+        }
+        let part_no = p.parts.len() as u32 + 1;
+        let options = ltfs::FileOptions {
+            span: (part_no > 1).then_some(ltfs::SpanPart {
+                part: part_no,
+                offset,
+            }),
+            ..ltfs::FileOptions::default()
+        };
+        let written = writer.write_file(&name, &mut src, &options, &Adapt(progress), cancel)?;
+        report.bytes += written.length;
+        unrecorded_bytes += written.length;
+        let position = Position::LtfsFile {
+            name: name.clone(),
+            start_block: written.extents.first().map(|e| e.start_block),
+        };
+        p.parts.push((vol_id, offset, written.length, position));
+        if written.complete {
+            let count = p.parts.len() as u32;
+            for (i, (vol, off, l, pos)) in p.parts.iter().enumerate() {
+                unrecorded.push(NewLocation {
+                    pack: p.pack.id,
+                    volume: *vol,
+                    part: if count == 1 {
+                        Part::whole(*l)
+                    } else {
+                        Part {
+                            index: i as u32,
+                            count,
+                            offset: *off,
+                            length: Some(*l),
+                        }
+                    },
+                    position: pos.clone(),
+                    job: Some(job),
+                });
+            }
+            report.packs += 1;
+        } else {
+            // Cut at early warning: the rest goes to the next tape.
+            todo.push_front(p);
+        }
+        if written.early_warning {
+            progress.message(&format!("{barcode}: early warning, finishing the tape"));
+            full = true;
+            break;
+        }
+        if unrecorded_bytes >= 1 << 30 {
+            writer.sync()?;
+            record(cat, &unrecorded)?;
+            unrecorded.clear();
+            unrecorded_bytes = 0;
+        }
+    }
+    writer.sync()?;
+    record(cat, &unrecorded)?;
+    if full {
+        cat.write(|tx| tx.mark_volume_full(vol_id, Timestamp::now()))?;
+        report.filled.push(barcode.to_owned());
+    }
+    write_snapshot(config, cat, key, &mut writer, progress, cancel)?;
+    writer.finish()?;
+    drive.unload()?;
+    Ok(())
+}
+
+fn volume_id_or(
+    tx: &mut catalog::Txn<'_>,
+    barcode: &str,
+    pool: &str,
+    now: Timestamp,
+) -> catalog::Result<VolumeId> {
+    match tx.read().volume_by_barcode(barcode)? {
+        Some(v) => Ok(v.id),
+        None => tx.add_tape(
+            &NewTape {
+                barcode: barcode.to_owned(),
+                ltfs_uuid: None,
+                generation: None,
+                capacity: None,
+                pool: pool.to_owned(),
+            },
+            now,
+        ),
+    }
+}
+
+fn record(cat: &mut Catalog, locs: &[NewLocation]) -> anyhow::Result<()> {
+    if locs.is_empty() {
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    cat.write(|tx| {
+        for l in locs {
+            tx.record_location(l, now)?;
+        }
+        Ok::<_, catalog::Error>(())
+    })?;
+    Ok(())
+}
+
+/// Writes an encrypted snapshot of the catalog onto the tape being written.
+fn write_snapshot(
+    config: &Config,
+    cat: &Catalog,
+    key: &Unlocked,
+    writer: &mut ltfs::VolumeWriter<'_>,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new()
+        .prefix(".snapshot-")
+        .tempdir_in(&config.file.packs)?;
+    let plain = tmp.path().join("catalog.db");
+    cat.snapshot(&plain, &catalog::Silent, cancel)?;
+    let sealed = tmp.path().join("catalog.tbpack");
+    let out = std::fs::File::create(&sealed)?;
+    let mut w = std::io::BufWriter::new(out);
+    cryptpack::encrypt_stream(
+        std::fs::File::open(&plain)?,
+        &mut w,
+        cryptpack::Secret::Key(&key.key),
+        &cryptpack::EncryptOptions::default(),
+        &cryptpack::Silent,
+        cancel,
+    )?;
+    std::io::Write::flush(&mut w)?;
+    drop(w);
+    let name = format!(
+        "{SNAPSHOT_DIR}/catalog-{}.tbpack",
+        Timestamp::now().unix_seconds()
+    );
+    let mut src = BufReader::new(std::fs::File::open(&sealed)?);
+    let options = ltfs::FileOptions {
+        early_warning: ltfs::EarlyWarningPolicy::Finish,
+        ..ltfs::FileOptions::default()
+    };
+    progress.message("writing the encrypted catalog snapshot");
+    writer.write_file(&name, &mut src, &options, &Adapt(progress), cancel)?;
+    Ok(())
+}
+
+/// The pack id of a location (helper for restore/verify messages).
+pub fn pack_label(cat: &Catalog, id: PackId) -> String {
+    cat.read()
+        .pack(id)
+        .map(|p| p.name)
+        .unwrap_or_else(|_| id.to_string())
+}

@@ -1,0 +1,256 @@
+//! `verify`: read packs back from tape and check them: the ciphertext hash (no key needed)
+//! or, with the key, decrypt and authenticate every segment and compare the plaintext
+//! hash. Results are recorded in the catalog per pack location.
+
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context as _, bail};
+use catalog::{
+    Catalog, JobKind, JobOutcome, JobProgress, Medium, NewVerification, Position, Timestamp,
+    VerifyOutcome,
+};
+
+use super::config::Unlocked;
+use super::tape::{empty_drive, load_barcode, open_library};
+use super::{Adapt, Config, Progress, digest};
+
+/// Options for [`verify`].
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Only this tape (else every tape with packs on it).
+    pub tape: Option<String>,
+    /// Check this percentage of the locations on each tape, spread evenly (else all).
+    pub sample_percent: Option<f64>,
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VerifyReport {
+    /// Pack locations checked.
+    pub checked: u64,
+    /// Locations that passed.
+    pub ok: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// True when packs were decrypted and authenticated (a key was given).
+    pub decrypted: bool,
+    /// Failures: tape, pack, reason.
+    pub failed: Vec<String>,
+}
+
+/// Indices of an even sample of `percent` % of `n` items (at least one when `n > 0`).
+pub fn sample(n: usize, percent: f64) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let want = ((n as f64) * percent.clamp(0.0, 100.0) / 100.0)
+        .ceil()
+        .max(1.0) as usize;
+    let want = want.min(n);
+    (0..want).map(|i| i * n / want).collect()
+}
+
+/// Verifies tapes. With `key`, decrypts and authenticates; without, checks ciphertext
+/// hashes only.
+pub fn verify(
+    config: &Config,
+    cat: &mut Catalog,
+    key: Option<&Unlocked>,
+    options: &VerifyOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<VerifyReport> {
+    let volumes: Vec<_> = match &options.tape {
+        Some(b) => match cat.read().volume_by_barcode(b)? {
+            Some(v) => vec![v],
+            None => bail!("tape {b} is not in the catalog"),
+        },
+        None => cat
+            .read()
+            .volumes()?
+            .into_iter()
+            .filter(|v| matches!(v.medium, Medium::Tape { .. }) && v.bytes_used > 0)
+            .collect(),
+    };
+    let mut report = VerifyReport {
+        decrypted: key.is_some(),
+        ..VerifyReport::default()
+    };
+    if volumes.is_empty() {
+        return Ok(report);
+    }
+    let mut lib = open_library(config)?;
+    let drive_no = config.file.tapes.drive;
+    let job = cat.write(|tx| tx.start_job(JobKind::Verify, Timestamp::now()))?;
+    let result = (|| {
+        for v in &volumes {
+            let barcode = v.label();
+            let mut locs = cat.read().locations_on_volume(v.id)?;
+            if let Some(p) = options.sample_percent {
+                let idx = sample(locs.len(), p);
+                locs = idx.into_iter().map(|i| locs[i].clone()).collect();
+            }
+            if locs.is_empty() {
+                continue;
+            }
+            let mut drive = load_barcode(&mut lib, drive_no, &barcode, progress)?;
+            let mut volume = ltfs::Volume::open(&mut *drive)
+                .with_context(|| format!("reading the LTFS volume on {barcode}"))?;
+            for loc in &locs {
+                let pack = cat.read().pack(loc.pack)?;
+                let Position::LtfsFile { name, .. } = &loc.position else {
+                    continue;
+                };
+                progress.item(&pack.name, loc.part.length);
+                let (outcome, detail, bytes) =
+                    check_one(&mut volume, name, &pack, loc.part, key, progress, cancel);
+                report.checked += 1;
+                report.bytes += bytes;
+                if outcome == VerifyOutcome::Ok {
+                    report.ok += 1;
+                } else {
+                    report.failed.push(format!(
+                        "{barcode} {}: {}",
+                        pack.name,
+                        detail.clone().unwrap_or_default()
+                    ));
+                }
+                let rec = NewVerification {
+                    job: Some(job),
+                    volume: v.id,
+                    location: Some(loc.id),
+                    outcome,
+                    detail,
+                };
+                cat.write(|tx| tx.record_verification(&rec, Timestamp::now()))?;
+            }
+            drop(volume);
+            drive.unload()?;
+            drop(drive);
+            empty_drive(&mut lib, drive_no)?;
+        }
+        anyhow::Ok(())
+    })();
+    let (outcome, msg) = match &result {
+        Ok(()) if report.failed.is_empty() => (JobOutcome::Succeeded, None),
+        Ok(()) => (
+            JobOutcome::Failed,
+            Some(format!("{} location(s) failed", report.failed.len())),
+        ),
+        Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+    };
+    cat.write(|tx| {
+        tx.update_job(
+            job,
+            &JobProgress {
+                items_done: report.ok,
+                items_failed: report.failed.len() as u64,
+                bytes_done: report.bytes,
+                resume_state: None,
+            },
+        )?;
+        tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
+    })?;
+    result.map(|()| report)
+}
+
+fn check_one(
+    volume: &mut ltfs::Volume<'_>,
+    name: &str,
+    pack: &catalog::PackInfo,
+    part: catalog::Part,
+    key: Option<&Unlocked>,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> (VerifyOutcome, Option<String>, u64) {
+    let reader = match volume.open_file(name) {
+        Ok(r) => r,
+        Err(ltfs::Error::NotFound { .. }) => {
+            return (
+                VerifyOutcome::Missing,
+                Some(format!("{name} not on the volume")),
+                0,
+            );
+        }
+        Err(e) => return (VerifyOutcome::Unreadable, Some(e.to_string()), 0),
+    };
+    if part.count > 1 {
+        // One part of a spanning pack: only its length can be checked alone.
+        let (n, _) = match cryptpack::ciphertext_hash(reader, &Adapt(progress), cancel) {
+            Ok(x) => x,
+            Err(e) => return (VerifyOutcome::Unreadable, Some(e.to_string()), 0),
+        };
+        return if Some(n) == part.length {
+            (VerifyOutcome::Ok, Some("part length checked".into()), n)
+        } else {
+            (
+                VerifyOutcome::Mismatch,
+                Some(format!("part is {n} bytes, expected {:?}", part.length)),
+                n,
+            )
+        };
+    }
+    match key {
+        None => match cryptpack::ciphertext_hash(reader, &Adapt(progress), cancel) {
+            Err(e) => (VerifyOutcome::Unreadable, Some(e.to_string()), 0),
+            Ok((n, h)) => {
+                let found = digest(&h.0).ok();
+                if found.is_some() && found == pack.cipher_hash && Some(n) == pack.cipher_size {
+                    (VerifyOutcome::Ok, None, n)
+                } else {
+                    (
+                        VerifyOutcome::Mismatch,
+                        Some(format!(
+                            "ciphertext {n} bytes {}, expected {:?}",
+                            h.to_hex(),
+                            pack.cipher_hash.as_ref().map(|d| d.to_hex())
+                        )),
+                        n,
+                    )
+                }
+            }
+        },
+        Some(k) => match cryptpack::decrypt_stream(
+            reader,
+            std::io::sink(),
+            cryptpack::Secret::Key(&k.key),
+            &cryptpack::DecryptOptions::default(),
+            &Adapt(progress),
+            cancel,
+        ) {
+            Err(e) if e.is_authentication_failure() => {
+                (VerifyOutcome::Mismatch, Some(e.to_string()), 0)
+            }
+            Err(e) => (VerifyOutcome::Unreadable, Some(e.to_string()), 0),
+            Ok(s) => {
+                let plain = digest(&s.plaintext_hash.0).ok();
+                if plain.is_some() && plain == pack.plain_hash {
+                    (VerifyOutcome::Ok, None, s.ciphertext_len)
+                } else {
+                    (
+                        VerifyOutcome::Mismatch,
+                        Some(
+                            "authenticated, but the plaintext hash differs from the catalog".into(),
+                        ),
+                        s.ciphertext_len,
+                    )
+                }
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::sample;
+
+    #[test]
+    fn samples_are_spread_and_bounded() {
+        assert_eq!(sample(0, 5.0), Vec::<usize>::new());
+        assert_eq!(sample(10, 5.0), vec![0]);
+        assert_eq!(sample(10, 50.0), vec![0, 2, 4, 6, 8]);
+        assert_eq!(sample(3, 100.0), vec![0, 1, 2]);
+        assert_eq!(sample(3, 500.0), vec![0, 1, 2]);
+    }
+}

@@ -1,0 +1,228 @@
+//! End-to-end workflow tests against the virtual library, running the built binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tb(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tapebackup"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TAPEBACKUP_CONFIG")
+        .env_remove("TAPEBACKUP_CATALOG")
+        .output()
+        .expect("run tapebackup")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = tb(dir, args);
+    assert!(
+        out.status.success(),
+        "tapebackup {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn noise(seed: &str, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    blake3::Hasher::new()
+        .update(seed.as_bytes())
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    src: PathBuf,
+    ws: PathBuf,
+    root: PathBuf,
+}
+
+fn setup(capacity: &str) -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let src = root.join("src");
+    std::fs::create_dir_all(src.join("sub/deeper")).unwrap();
+    std::fs::write(src.join("a.txt"), b"hello tape\n").unwrap();
+    std::fs::write(src.join("empty"), b"").unwrap();
+    std::fs::write(src.join("sub/big.bin"), noise("big", 6 << 20)).unwrap();
+    std::fs::write(src.join("sub/deeper/dup.bin"), noise("big", 6 << 20)).unwrap();
+    std::fs::write(src.join("sub/with space.txt"), b"spaces\n").unwrap();
+    let ws = root.join("ws");
+    let source = format!("s={}", src.display());
+    ok(
+        &root,
+        &[
+            "init",
+            ws.to_str().unwrap(),
+            "--source",
+            &source,
+            "--capacity",
+            capacity,
+        ],
+    );
+    Setup {
+        _tmp: tmp,
+        src,
+        ws,
+        root,
+    }
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    let mut n = 0;
+    for e in walk(a) {
+        let rel = e.strip_prefix(a).unwrap();
+        assert_eq!(
+            std::fs::read(&e).unwrap(),
+            std::fs::read(b.join(rel)).unwrap_or_default(),
+            "{} differs",
+            rel.display()
+        );
+        n += 1;
+    }
+    assert_eq!(n, walk(b).len(), "restored tree has extra files");
+}
+
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn init_run_verify_restore_round_trip() {
+    let s = setup("64MiB");
+    let key = s.ws.join("key.tbk");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // init refuses to overwrite.
+    assert!(
+        !tb(&s.root, &["init", s.ws.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let dry = ok(&s.ws, &["get", "--dry-run"]);
+    assert!(dry.contains("5 new"), "{dry}");
+    let out = ok(&s.ws, &["run"]);
+    assert!(out.contains("fetched 5 file(s)"), "{out}");
+    assert!(out.contains("formatted"), "{out}");
+    // Staged plaintext is gone once packed; duplicate content packed once.
+    assert!(walk(&s.ws.join("staging/content")).is_empty());
+    let packs: Vec<_> = walk(&s.ws.join("packs"));
+    assert_eq!(packs.len(), 4, "{packs:?}");
+
+    // Nothing new: a second run changes nothing.
+    let again = ok(&s.ws, &["run"]);
+    assert!(
+        again.contains("fetched 0 file(s)") && again.contains("wrote 0 pack(s)"),
+        "{again}"
+    );
+
+    // A changed file becomes version 2 and goes to the appendable tape.
+    std::fs::write(s.src.join("a.txt"), b"hello tape, again\n").unwrap();
+    let third = ok(&s.ws, &["run"]);
+    assert!(
+        third.contains("1 changed") && third.contains("wrote 1 pack(s)"),
+        "{third}"
+    );
+    assert!(!third.contains("formatted"), "{third}");
+
+    let v = ok(&s.ws, &["verify"]);
+    assert!(v.contains("5 ok, 0 failed"), "{v}");
+    let v = ok(&s.ws, &["verify", "--no-key", "--sample", "50%"]);
+    assert!(v.contains("0 failed"), "{v}");
+
+    let to = s.root.join("restored");
+    ok(&s.ws, &["restore", "--to", to.to_str().unwrap()]);
+    same_tree(&s.src, &to.join("s"));
+
+    // Version 1 of a.txt.
+    let old = s.root.join("old");
+    ok(
+        &s.ws,
+        &[
+            "restore",
+            "a.txt",
+            "--version",
+            "1",
+            "--to",
+            old.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(old.join("s/a.txt")).unwrap(), b"hello tape\n");
+
+    let status = ok(&s.ws, &["--json", "status"]);
+    let j: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(j["packs_unwritten"], 0);
+    let jobs = ok(&s.ws, &["jobs"]);
+    assert!(
+        jobs.contains("restore") && jobs.contains("succeeded"),
+        "{jobs}"
+    );
+    // The catalog commands default to the configured catalog.
+    ok(&s.ws, &["catalog", "check"]);
+    let tapes = ok(&s.ws, &["tapes"]);
+    assert!(tapes.contains("VT"), "{tapes}");
+}
+
+#[test]
+fn small_tapes_fill_and_span() {
+    // 4 MiB cartridges: the 6 MiB pack fill tapes and span onto the next ones.
+    let s = setup("4MiB");
+    let out = ok(&s.ws, &["run"]);
+    assert!(out.contains("is full"), "{out}");
+    let to = s.root.join("restored");
+    ok(&s.ws, &["restore", "--to", to.to_str().unwrap()]);
+    same_tree(&s.src, &to.join("s"));
+    let v = ok(&s.ws, &["verify"]);
+    assert!(v.contains(" 0 failed"), "{v}");
+}
+
+#[test]
+fn write_protected_tapes_are_skipped_then_used() {
+    let s = setup("64MiB");
+    ok(&s.ws, &["get"]);
+    ok(&s.ws, &["pack"]);
+    let lib = tape_scsi::VirtualLibrary::open(&s.ws.join("vtl")).unwrap();
+    let barcodes: Vec<String> = lib.state().unwrap().cartridges.keys().cloned().collect();
+    for b in &barcodes {
+        lib.set_write_protect(b, true).unwrap();
+    }
+    let out = tb(&s.ws, &["write"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no usable tape"), "{err}");
+    // Nothing recorded, packs still waiting; unprotect and the next run writes them.
+    for b in &barcodes {
+        lib.set_write_protect(b, false).unwrap();
+    }
+    let out = ok(&s.ws, &["write"]);
+    assert!(out.contains("wrote 4 pack(s)"), "{out}");
+}
+
+#[test]
+fn config_errors_are_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tb(tmp.path(), &["status"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tapebackup init"));
+    std::fs::write(tmp.path().join("tapebackup.toml"), "catalgo = \"x\"\n").unwrap();
+    let out = tb(tmp.path(), &["status"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("catalgo"));
+}
