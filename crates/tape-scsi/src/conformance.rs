@@ -159,7 +159,9 @@ enum Item {
 }
 
 fn layout(max: usize) -> Vec<Item> {
-    let sizes = [1, 512, 4096, 65_536, 65_537, max];
+    // 4 bytes is the smallest record every drive we know accepts (tgt's block limits start
+    // at 4; LTO drives accept 1).
+    let sizes = [4, 512, 4096, 65_536, 65_537, max];
     let mut items: Vec<Item> = sizes
         .iter()
         .map(|&s| Item::Record(s.min(max).max(1)))
@@ -169,7 +171,7 @@ fn layout(max: usize) -> Vec<Item> {
     items.push(Item::Record(max.min(32 * 1024)));
     items.push(Item::Filemark);
     items.push(Item::Filemark);
-    items.push(Item::Record(7.min(max)));
+    items.push(Item::Record(5.min(max)));
     items
 }
 
@@ -179,6 +181,9 @@ struct Suite<'a> {
     items: Vec<Item>,
     report: Report,
     written: bool,
+    /// `false` once `position()` answered [`Error::Unsupported`]: position checks are then
+    /// skipped (and reported once, by the `read_position` check) instead of failed.
+    position_supported: bool,
 }
 
 impl Suite<'_> {
@@ -207,7 +212,17 @@ impl Suite<'_> {
     }
 
     fn expect_pos(&mut self, what: &str, block: u64) -> Result<(), String> {
-        let p = self.pos()?;
+        if !self.position_supported {
+            return Ok(());
+        }
+        let p = match self.drive.position() {
+            Ok(p) => p,
+            Err(Error::Unsupported { .. }) => {
+                self.position_supported = false;
+                return Ok(());
+            }
+            Err(e) => return fail(e2s("position", e)),
+        };
         expect_eq(
             what,
             p,
@@ -265,8 +280,18 @@ pub fn run(drive: &mut dyn TapeDrive, opts: &Options) -> Report {
             checks: Vec::new(),
         },
         written: false,
+        position_supported: true,
     };
     let mut buf = vec![0u8; max + 1];
+
+    s.check("read_position", false, |s| match s.drive.position() {
+        Ok(_) => Ok(None),
+        Err(Error::Unsupported { .. }) => {
+            s.position_supported = false;
+            Ok(Some("no position report (READ POSITION)".to_owned()))
+        }
+        Err(e) => fail(e2s("position", e)),
+    });
 
     s.check("status_ready", false, |s| {
         let st = s.drive.status().map_err(|e| e2s("status", e))?;

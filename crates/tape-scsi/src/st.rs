@@ -433,7 +433,16 @@ impl TapeDrive for StDrive {
                     Ok(ReadOutcome::Filemark)
                 }
             }
-            Ok(n) => Ok(ReadOutcome::Record(n)),
+            Ok(n) => {
+                // A record handed back while the driver reports end of data is not data:
+                // tgt (1.0.85) returns the previous buffer with BLANK CHECK after a filemark
+                // at end of data. A real record never leaves st at EOD.
+                if self.gstat()? & gmt::EOD != 0 {
+                    Ok(ReadOutcome::EndOfData)
+                } else {
+                    Ok(ReadOutcome::Record(n))
+                }
+            }
             // st: the record is longer than the buffer; the tape is after the record.
             Err(Errno::ENOMEM) => Err(Error::RecordTooLong {
                 device: self.name_str(),
