@@ -53,6 +53,8 @@ pub enum Command {
     Status(cmd::status::StatusArgs),
     /// The latest jobs (get, pack, write, verify, restore) and their outcome.
     Jobs(cmd::status::JobsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::completions::CompletionsArgs),
     /// Key files: create, show, rotate (rewrap packs).
     Key(cmd::key::KeyArgs),
     /// Encrypt a file or stdin into a cryptpack pack.

@@ -226,3 +226,11 @@ fn config_errors_are_clear() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("catalgo"));
 }
+
+#[test]
+fn completions_are_generated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bash = ok(tmp.path(), &["completions", "bash"]);
+    assert!(bash.contains("restore") && bash.contains("--dry-run"), "{bash}");
+    assert!(!tb(tmp.path(), &["completions", "nosuchshell"]).status.success());
+}

@@ -7,6 +7,7 @@ use crate::output::Context;
 pub mod backup;
 pub mod backuppc;
 pub mod catalog;
+pub mod completions;
 pub mod crypt;
 pub mod devices;
 pub mod drive;
@@ -46,6 +47,7 @@ pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
             catalog::tapes(&args, ctx, &mut stdout)
         }
         Command::Init(args) => init::run(&args, ctx, &mut stdout),
+        Command::Completions(args) => completions::run(&args, ctx, &mut stdout),
         Command::Get(args) => backup::get(&args, ctx, &mut stdout),
         Command::Pack(args) => backup::pack(&args, ctx, &mut stdout),
         Command::Write(args) => backup::write(&args, ctx, &mut stdout),
