@@ -231,6 +231,13 @@ fn config_errors_are_clear() {
 fn completions_are_generated() {
     let tmp = tempfile::tempdir().unwrap();
     let bash = ok(tmp.path(), &["completions", "bash"]);
-    assert!(bash.contains("restore") && bash.contains("--dry-run"), "{bash}");
-    assert!(!tb(tmp.path(), &["completions", "nosuchshell"]).status.success());
+    assert!(
+        bash.contains("restore") && bash.contains("--dry-run"),
+        "{bash}"
+    );
+    assert!(
+        !tb(tmp.path(), &["completions", "nosuchshell"])
+            .status
+            .success()
+    );
 }
