@@ -33,7 +33,11 @@ fn main() -> anyhow::Result<()> {
 
     // The header can be read without the key.
     let header = cryptpack::read_header(&mut &pack[..])?;
-    println!("header: key id {}, segment size {}", header.key_id(), header.segment_size());
+    println!(
+        "header: key id {}, segment size {}",
+        header.key_id(),
+        header.segment_size()
+    );
 
     // Decrypt: an io::Read adapter that only yields authenticated plaintext.
     let mut dec = Decryptor::new(&pack[..], Secret::Key(&key))?;
@@ -59,7 +63,10 @@ fn main() -> anyhow::Result<()> {
         .map_err(Error::from_io)
         .err()
         .context("truncation went unnoticed")?;
-    ensure!(matches!(err, Error::Truncated { .. }), "unexpected error {err}");
+    ensure!(
+        matches!(err, Error::Truncated { .. }),
+        "unexpected error {err}"
+    );
     println!("truncated pack refused: {err}");
     Ok(())
 }

@@ -45,7 +45,10 @@ impl Progress for Lines {
             return;
         }
         *last = Instant::now();
-        let eta = s.eta.map(|d| format!("{}s", d.as_secs())).unwrap_or_else(|| "?".into());
+        let eta = s
+            .eta
+            .map(|d| format!("{}s", d.as_secs()))
+            .unwrap_or_else(|| "?".into());
         eprintln!(
             "{}/{} files, {}/{} bytes, {:.1} MB/s, ETA {eta}",
             s.files_done,

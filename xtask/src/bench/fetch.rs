@@ -35,9 +35,7 @@ pub struct FetchArgs {
 
 fn parse_size(s: &str) -> anyhow::Result<u64> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().with_context(|| format!("bad size {s:?}"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -82,7 +80,10 @@ fn make_tree(root: &Path, args: &FetchArgs, large_total: u64) -> anyhow::Result<
     let each = usize::try_from(large_total / large as u64)?;
     fs::create_dir_all(root.join("large"))?;
     for i in 0..large {
-        fs::write(root.join(format!("large/big-{i}.bin")), noise(1_000_000 + i as u64, each))?;
+        fs::write(
+            root.join(format!("large/big-{i}.bin")),
+            noise(1_000_000 + i as u64, each),
+        )?;
         files += 1;
         bytes += each as u64;
     }
@@ -119,9 +120,11 @@ fn ours(s: &sshd::TestSshd, remote: &Path, staging: &Path, parallel: usize) -> a
     );
     let cancel = AtomicBool::new(false);
     let listing = source.list(&cancel)?;
-    let report = Fetcher::new(&source, staging)
-        .parallel(parallel)
-        .fetch(&Plan::all(&listing.entries), &NoProgress, &cancel);
+    let report = Fetcher::new(&source, staging).parallel(parallel).fetch(
+        &Plan::all(&listing.entries),
+        &NoProgress,
+        &cancel,
+    );
     if let Some(e) = report.stopped {
         bail!("our fetch stopped: {e}");
     }
@@ -151,7 +154,11 @@ fn plain_rsync(s: &sshd::TestSshd, remote: &Path, staging: &Path) -> anyhow::Res
 /// The seed: `ssh host find <root> -type f`, one path per line, then one rsync per file.
 fn seed_way(s: &sshd::TestSshd, remote: &Path, staging: &Path) -> anyhow::Result<()> {
     let out = Command::new("ssh")
-        .args([OsStr::new("-F"), s.config.as_os_str(), OsStr::new(sshd::HOST_ALIAS)])
+        .args([
+            OsStr::new("-F"),
+            s.config.as_os_str(),
+            OsStr::new(sshd::HOST_ALIAS),
+        ])
         .arg(format!("find '{}' -type f", remote.display()))
         .stdin(Stdio::null())
         .output()?;
@@ -197,7 +204,8 @@ fn timed(
 /// Runs the benchmark.
 pub fn run(args: FetchArgs) -> anyhow::Result<()> {
     let large_total = parse_size(&args.size)?;
-    let s = sshd::TestSshd::start().context("starting sshd (install openssh-server: .ci/install-deps)")?;
+    let s = sshd::TestSshd::start()
+        .context("starting sshd (install openssh-server: .ci/install-deps)")?;
     let remote = s.scratch("remote")?;
     let expected = make_tree(&remote, &args, large_total)?;
     println!(
@@ -212,15 +220,22 @@ pub fn run(args: FetchArgs) -> anyhow::Result<()> {
 
     let runs: Vec<(String, Duration)> = vec![
         (
-            format!("ours (find + rsync --files-from, <= {} batches)", args.parallel),
+            format!(
+                "ours (find + rsync --files-from, <= {} batches)",
+                args.parallel
+            ),
             {
                 let st = staging("ours")?;
-                timed("ours", expected, &st, || ours(&s, &remote, &st, args.parallel))?
+                timed("ours", expected, &st, || {
+                    ours(&s, &remote, &st, args.parallel)
+                })?
             },
         ),
         ("ours (1 batch)".to_string(), {
             let st = staging("ours1")?;
-            timed("ours (1 batch)", expected, &st, || ours(&s, &remote, &st, 1))?
+            timed("ours (1 batch)", expected, &st, || {
+                ours(&s, &remote, &st, 1)
+            })?
         }),
         ("rsync -a (peer)".to_string(), {
             let st = staging("rsync")?;

@@ -43,7 +43,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
         "g" | "gib" => 1 << 30,
         _ => return Err(format!("unknown unit in {s:?} (use KiB, MiB, GiB)")),
     };
-    n.checked_mul(mult).ok_or_else(|| "size too large".to_owned())
+    n.checked_mul(mult)
+        .ok_or_else(|| "size too large".to_owned())
 }
 
 const RELEASE_GUARD: &str = "TAPEBACKUP_XTASK_RELEASE";
@@ -56,7 +57,16 @@ pub fn run(args: PackArgs) -> anyhow::Result<()> {
         let mut cmd = Command::new("cargo");
         cmd.current_dir(&root)
             .env(RELEASE_GUARD, "1")
-            .args(["run", "--release", "--quiet", "-p", "xtask", "--", "bench", "pack"])
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "xtask",
+                "--",
+                "bench",
+                "pack",
+            ])
             .args(["--size", &args.size.to_string()]);
         if let Some(m) = args.mem_size {
             cmd.args(["--mem-size", &m.to_string()]);
@@ -174,8 +184,14 @@ fn files_and_memory(args: &PackArgs, dir: &Path, cli: &Path) -> anyhow::Result<(
         &Silent,
         &AtomicBool::new(false),
     )?;
-    rows.push(("tapebackup library (encrypt_stream)".into(), t.elapsed().as_secs_f64()));
-    anyhow::ensure!(summary.plaintext_len == size, "library encrypted a wrong size");
+    rows.push((
+        "tapebackup library (encrypt_stream)".into(),
+        t.elapsed().as_secs_f64(),
+    ));
+    anyhow::ensure!(
+        summary.plaintext_len == size,
+        "library encrypted a wrong size"
+    );
     std::fs::remove_file(&out)?;
 
     let out = dir.join("out.cli");
@@ -202,7 +218,10 @@ fn files_and_memory(args: &PackArgs, dir: &Path, cli: &Path) -> anyhow::Result<(
         .arg("-out")
         .arg(&out);
     let openssl = timed("openssl enc", c)?;
-    rows.push(("openssl enc -aes-256-cbc -pbkdf2 -iter 100000".into(), openssl));
+    rows.push((
+        "openssl enc -aes-256-cbc -pbkdf2 -iter 100000".into(),
+        openssl,
+    ));
     std::fs::remove_file(&out)?;
 
     let mut gpg = None;
@@ -218,7 +237,13 @@ fn files_and_memory(args: &PackArgs, dir: &Path, cli: &Path) -> anyhow::Result<(
         let mut c = Command::new("gpg");
         c.arg("--homedir")
             .arg(&home)
-            .args(["--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase-file"])
+            .args([
+                "--batch",
+                "--yes",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase-file",
+            ])
             .arg(&pass_path)
             .arg("--symmetric")
             .arg("-o")
@@ -238,7 +263,10 @@ fn files_and_memory(args: &PackArgs, dir: &Path, cli: &Path) -> anyhow::Result<(
     let lib = rows[0].1;
     let cli_secs = rows[1].1;
     println!("\nratios (speed vs peer):");
-    println!("  library vs openssl  {:>7.1}x   (target >= 5x)", openssl / lib);
+    println!(
+        "  library vs openssl  {:>7.1}x   (target >= 5x)",
+        openssl / lib
+    );
     println!("  CLI     vs openssl  {:>7.1}x", openssl / cli_secs);
     if let Some(g) = gpg {
         println!("  library vs gpg      {:>7.1}x   (target >= 50x)", g / lib);
@@ -322,19 +350,31 @@ fn memory(len: u64, threads: usize, key: &Key) -> anyhow::Result<()> {
     let ringn = best_of(3, || raw_ring(&mut buf, threads))?;
     let oursn = best_of(3, || ours(&buf, threads, key))?;
     let b3 = best_of(3, || Ok(blake3_alone(&buf)))?;
-    println!("  {:<58} {:>9.0}", "raw ring AES-256-GCM seal, 1 core", mbps(len, ring1));
+    println!(
+        "  {:<58} {:>9.0}",
+        "raw ring AES-256-GCM seal, 1 core",
+        mbps(len, ring1)
+    );
     println!(
         "  {:<58} {:>9.0}",
         "cryptpack Encryptor, 1 thread (seal + 2 BLAKE3 hashes)",
         mbps(len, ours1)
     );
-    println!("  {:<58} {:>9.0}", format!("raw ring, {threads} cores"), mbps(len, ringn));
+    println!(
+        "  {:<58} {:>9.0}",
+        format!("raw ring, {threads} cores"),
+        mbps(len, ringn)
+    );
     println!(
         "  {:<58} {:>9.0}",
         format!("cryptpack Encryptor, {threads} threads"),
         mbps(len, oursn)
     );
-    println!("  {:<58} {:>9.0}", "BLAKE3 alone, 1 core (for reference)", mbps(len, b3));
+    println!(
+        "  {:<58} {:>9.0}",
+        "BLAKE3 alone, 1 core (for reference)",
+        mbps(len, b3)
+    );
     println!("\nratios:");
     println!(
         "  cryptpack / raw ring, 1 core    {:>5.2}x   (target >= 0.5x)",
@@ -346,8 +386,6 @@ fn memory(len: u64, threads: usize, key: &Key) -> anyhow::Result<()> {
     );
     // The ceiling when every byte is sealed once and hashed twice on one core.
     let ceiling = ring1 / (ring1 + 2.0 * b3);
-    println!(
-        "  ceiling for seal + 2 hashes on one core (from the figures above): {ceiling:.2}x"
-    );
+    println!("  ceiling for seal + 2 hashes on one core (from the figures above): {ceiling:.2}x");
     Ok(())
 }

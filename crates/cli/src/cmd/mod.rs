@@ -12,13 +12,13 @@ pub mod crypt;
 pub mod devices;
 pub mod drive;
 pub mod init;
+pub mod key;
 pub mod library;
 pub mod ltfs;
 pub mod progress;
 pub mod restore;
 pub mod status;
 pub mod verify;
-pub mod key;
 pub mod vtl;
 
 /// Runs a parsed command.
@@ -67,10 +67,14 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if let Some(code) = backuppc::exit_code_of(e) {
         return Some(code);
     }
-    if e.downcast_ref::<tapebackup::workflow::tape::MissingCartridge>().is_some() {
+    if e.downcast_ref::<tapebackup::workflow::tape::MissingCartridge>()
+        .is_some()
+    {
         return Some(6); // tape device or library error (see exit.rs)
     }
-    if e.downcast_ref::<tapebackup::workflow::restore::UnsafePath>().is_some() {
+    if e.downcast_ref::<tapebackup::workflow::restore::UnsafePath>()
+        .is_some()
+    {
         return Some(crate::exit::USAGE);
     }
     if let Some(code) = catalog::exit_code_of(e) {
