@@ -168,7 +168,7 @@ pub fn run(args: LtfsArgs) -> anyhow::Result<()> {
     // Peer: cp -r of the same files to the same disk, then sync (the virtual cartridge's
     // records are durable too).
     let start = Instant::now();
-    run_cmd_quiet(&mut Command::new("cp").arg("-r").arg(&src).arg(&copy))?;
+    run_cmd_quiet(Command::new("cp").arg("-r").arg(&src).arg(&copy))?;
     run_cmd_quiet(&mut Command::new("sync"))?;
     let cp = start.elapsed().as_secs_f64();
 
