@@ -21,7 +21,7 @@ pub struct InitArgs {
     /// Use a SCSI library instead of creating a virtual one (edit [library] afterwards).
     #[arg(long)]
     pub scsi: bool,
-    /// A source to back up, as NAME=DIR (repeatable).
+    /// A source to back up, as NAME=DIR or NAME=[user@]host:/dir over SSH (repeatable).
     #[arg(long = "source", value_name = "NAME=DIR")]
     pub sources: Vec<String>,
     /// Virtual library: storage slots.
@@ -56,9 +56,24 @@ pub fn run(args: &InitArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Resul
         let (name, dir) = s
             .split_once('=')
             .with_context(|| format!("--source {s:?}: expected NAME=DIR"))?;
+        // `[user@]host:/path` (as scp and rsync spell it) is a remote source over SSH.
+        let remote = dir.split_once(':').filter(|(host, path)| {
+            !host.is_empty() && !host.contains('/') && path.starts_with('/')
+        });
+        let (host, path) = match remote {
+            Some((host, path)) => (Some(host.to_owned()), std::path::PathBuf::from(path)),
+            None => (None, std::path::absolute(dir)?),
+        };
         options.sources.push(SourceConfig {
             name: name.to_owned(),
-            path: std::path::absolute(dir)?,
+            path,
+            host,
+            port: None,
+            identity_file: None,
+            ssh_config: None,
+            known_hosts: None,
+            transfer: Default::default(),
+            parallel: 2,
         });
     }
     let config = config::init(&args.dir, &options)?;

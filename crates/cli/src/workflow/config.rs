@@ -196,14 +196,51 @@ impl Default for TapesConfig {
     }
 }
 
-/// `[[source]]`: a local directory to back up.
+/// `[[source]]`: a directory to back up, local or on a remote host over SSH.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Unique short name (the top directory of restored files).
     pub name: String,
-    /// The directory.
+    /// The directory (on the remote host when `host` is set).
     pub path: PathBuf,
+    /// Remote host (`host`, `user@host` or an alias from the ssh config). Unset: local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// SSH port (default: the ssh config's, else 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Private key file (default: the ssh config's and the agent's keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
+    /// An ssh config file passed as `ssh -F` (default: ~/.ssh/config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_config: Option<PathBuf>,
+    /// A known_hosts file (default: the ssh config's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<PathBuf>,
+    /// How remote files come over: `rsync` (default: rsync over ssh) or `sftp` (for hosts
+    /// without rsync or a shell).
+    #[serde(default)]
+    pub transfer: Transfer,
+    /// Parallel transfer batches for a remote source.
+    #[serde(default = "default_parallel")]
+    pub parallel: usize,
+}
+
+fn default_parallel() -> usize {
+    2
+}
+
+/// How files of a remote source are transferred.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transfer {
+    /// rsync over the system ssh.
+    #[default]
+    Rsync,
+    /// Native SFTP (libssh2).
+    Sftp,
 }
 
 /// A loaded configuration with every path made absolute.
@@ -238,7 +275,21 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         for s in &mut file.sources {
-            abs(&mut s.path);
+            if s.host.is_none() {
+                abs(&mut s.path);
+            } else if s.path.is_relative() {
+                bail!(
+                    "config {}: source {:?}: a remote path must be absolute",
+                    path.display(),
+                    s.name
+                );
+            }
+            for p in [&mut s.identity_file, &mut s.ssh_config, &mut s.known_hosts]
+                .into_iter()
+                .flatten()
+            {
+                abs(p);
+            }
             if s.name.is_empty() || s.name.contains('/') || s.name == "." || s.name == ".." {
                 bail!("config {}: bad source name {:?}", path.display(), s.name);
             }

@@ -12,7 +12,6 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use catalog::{Catalog, JobKind, JobOutcome, JobProgress, ScanChange, ScannedFile, Timestamp};
-use fetch::Source as _;
 
 use super::{Config, Progress, digest};
 
@@ -126,6 +125,41 @@ fn scanned(path: &str, e: &fetch::Entry) -> ScannedFile {
     }
 }
 
+/// Where a source's files come from, as recorded in the catalog (`host:path` or a path).
+fn source_url(src: &super::config::SourceConfig) -> String {
+    match &src.host {
+        Some(host) => format!("{host}:{}", src.path.display()),
+        None => src.path.display().to_string(),
+    }
+}
+
+/// The fetch source for one `[[source]]`: a local directory, rsync over ssh, or SFTP.
+fn open_source(src: &super::config::SourceConfig) -> anyhow::Result<Box<dyn fetch::Source>> {
+    let Some(host) = &src.host else {
+        if !src.path.is_dir() {
+            anyhow::bail!("{} is not a directory", src.path.display());
+        }
+        return Ok(Box::new(fetch::LocalSource::new(&src.path)));
+    };
+    let mut target = fetch::SshTarget::new(host.clone());
+    if let Some(port) = src.port {
+        target = target.port(port);
+    }
+    if let Some(p) = &src.identity_file {
+        target = target.identity_file(p.clone());
+    }
+    if let Some(p) = &src.ssh_config {
+        target = target.config_file(p.clone());
+    }
+    if let Some(p) = &src.known_hosts {
+        target = target.known_hosts_file(p.clone());
+    }
+    Ok(match src.transfer {
+        super::config::Transfer::Rsync => Box::new(fetch::SshSource::new(target, &src.path)),
+        super::config::Transfer::Sftp => Box::new(fetch::SftpSource::new(target, &src.path)),
+    })
+}
+
 fn get_source(
     config: &Config,
     cat: &mut Catalog,
@@ -135,11 +169,9 @@ fn get_source(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> anyhow::Result<()> {
-    if !src.path.is_dir() {
-        anyhow::bail!("{} is not a directory", src.path.display());
-    }
-    let source = fetch::LocalSource::new(&src.path);
-    progress.message(&format!("listing {} ({})", src.name, src.path.display()));
+    let source = open_source(src)?;
+    let source: &dyn fetch::Source = source.as_ref();
+    progress.message(&format!("listing {} ({})", src.name, source_url(src)));
     let scan_started = Timestamp::now();
     let listing = source.list(cancel)?;
     report.warnings.extend(listing.warnings.iter().cloned());
@@ -155,7 +187,7 @@ fn get_source(
         }
     }
     report.listed += entries.len() as u64;
-    let url = src.path.display().to_string();
+    let url = source_url(src);
 
     if options.dry_run {
         let Some(s) = cat.read().source_by_name(&src.name)? else {
@@ -232,7 +264,9 @@ fn get_source(
         plan.bytes(),
         src.name
     ));
-    let fetched = fetch::Fetcher::new(&source, &incoming).fetch(&plan, &fetch::NoProgress, cancel);
+    let fetched = fetch::Fetcher::new(source, &incoming)
+        .parallel(src.parallel.max(1))
+        .fetch(&plan, &fetch::NoProgress, cancel);
     for (file, err) in fetched.failed() {
         report
             .failed
