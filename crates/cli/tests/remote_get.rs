@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
 
 #[path = "../../fetch/tests/support/sshd.rs"]
-#[allow(dead_code)] // the harness has more than this test needs
 mod sshd;
 
 use std::path::Path;
