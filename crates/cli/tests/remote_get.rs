@@ -117,3 +117,31 @@ fn get_over_rsync_then_restore() {
 fn get_over_sftp_then_restore() {
     remote_round_trip("sftp");
 }
+
+#[test]
+fn unreachable_host_is_a_clear_error_with_its_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    ok(
+        tmp.path(),
+        &[
+            "init",
+            ws.to_str().unwrap(),
+            "--source",
+            "r=127.0.0.1:/srv/nothing",
+        ],
+    );
+    let cfg = ws.join("tapebackup.toml");
+    let port = sshd::closed_port().unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "host = \"127.0.0.1\"",
+        &format!("host = \"127.0.0.1\"\nport = {port}"),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = tb(&ws, &["get"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {err}");
+    assert!(errors[0].contains("cannot reach 127.0.0.1"), "{err}");
+}

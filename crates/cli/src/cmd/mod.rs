@@ -63,7 +63,6 @@ pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
 
 /// The exit code for one typed error from a library crate, if it is one.
 pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
-    let _ = e;
     if let Some(code) = backuppc::exit_code_of(e) {
         return Some(code);
     }
@@ -91,6 +90,12 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     }
     if let Some(code) = library::exit_code_of(e) {
         return Some(code);
+    }
+    if let Some(fe) = e.downcast_ref::<fetch::Error>() {
+        return Some(match fe {
+            fetch::Error::Io { .. } => crate::exit::IO,
+            _ => 7, // remote source (SSH / rsync / SFTP), see exit.rs
+        });
     }
     None
 }
