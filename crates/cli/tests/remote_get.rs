@@ -3,32 +3,12 @@
 //! version.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
 
+mod common;
+
 #[path = "../../fetch/tests/support/sshd.rs"]
 mod sshd;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn tb(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tapebackup"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TAPEBACKUP_CONFIG")
-        .env_remove("TAPEBACKUP_CATALOG")
-        .output()
-        .expect("run tapebackup")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = tb(dir, args);
-    assert!(
-        out.status.success(),
-        "tapebackup {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{ok, tb};
 
 fn remote_round_trip(transfer: &str) {
     let Some(s) = sshd::sshd_or_skip(&format!("remote_get_{transfer}")) else {

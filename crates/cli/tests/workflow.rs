@@ -1,29 +1,12 @@
 //! End-to-end workflow tests against the virtual library, running the built binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn tb(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tapebackup"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TAPEBACKUP_CONFIG")
-        .env_remove("TAPEBACKUP_CATALOG")
-        .output()
-        .expect("run tapebackup")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = tb(dir, args);
-    assert!(
-        out.status.success(),
-        "tapebackup {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{ok, tb};
 
 fn noise(seed: &str, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
