@@ -65,13 +65,28 @@ pub(crate) fn land_stream<R: Read>(
                 .map_err(|e| Staging(Error::io("read", &partial, e)))?;
         }
     }
-    let mut out = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(offset == 0)
-        .append(offset > 0)
-        .open(&partial)
-        .map_err(|e| Staging(Error::io("create", &partial, e)))?;
+    let open_partial = || {
+        OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(offset == 0)
+            .append(offset > 0)
+            .open(&partial)
+    };
+    // A parallel transfer that just finished may remove the (then empty) partial directory
+    // between our create_dir_all and this open: recreate it and try again.
+    let mut attempts = 0;
+    let mut out = loop {
+        match open_partial() {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 10 => {
+                attempts += 1;
+                fs::create_dir_all(&partial_dir)
+                    .map_err(|e| Staging(Error::io("create dir", &partial_dir, e)))?;
+            }
+            Err(e) => return Err(Staging(Error::io("create", &partial, e))),
+        }
+    };
     let stamp = |out: &File| {
         // Lets the next run resume this partial file (same mtime = same version).
         let _ = out.set_modified(entry.mtime.to_system_time());
