@@ -93,6 +93,7 @@ fn test(no_deps: bool) -> anyhow::Result<()> {
         "--workspace",
         "--locked",
         "--all-targets",
+        "--no-fail-fast",
     ]))?;
     run_cmd(Command::new("cargo").current_dir(&root).args([
         "test",
