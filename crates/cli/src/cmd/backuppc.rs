@@ -112,7 +112,7 @@ pub struct ListArgs {
 pub struct PruneArgs {
     #[command(flatten)]
     pub store: StoreOpt,
-    /// Delete complete archives older than this many days (by finish time)…
+    /// Delete complete archives at least this many days old (by finish time)…
     #[arg(long, value_name = "DAYS")]
     pub age: f64,
     /// …but always keep the newest N complete archives of each host.
@@ -332,7 +332,7 @@ fn prune(a: &PruneArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<()
             std::cmp::Reverse((f.manifest.as_ref().map_or(0, |m| m.finished), f.backup))
         });
         for f in list.into_iter().skip(a.keep) {
-            if age_of(f) <= max_age {
+            if age_of(f) < max_age {
                 continue;
             }
             if !a.dry_run {
