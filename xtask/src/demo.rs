@@ -7,16 +7,9 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 /// Builds the `tapebackup` binary and returns its path.
 pub fn build_binary() -> anyhow::Result<PathBuf> {
-    let root = workspace_root();
+    let root = crate::root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .args([
