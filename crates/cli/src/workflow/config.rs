@@ -78,6 +78,9 @@ pub struct ConfigFile {
     /// Which tapes to use and how to write them.
     #[serde(default)]
     pub tapes: TapesConfig,
+    /// How `run` pipelines get, pack and write.
+    #[serde(default)]
+    pub run: RunConfig,
     /// Sources to back up.
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
@@ -165,12 +168,32 @@ pub struct TapesConfig {
     /// Drive (changer order, 0-based) to write and read with.
     #[serde(default)]
     pub drive: u16,
+    /// Drives to write with at once (one tape each); empty: just `drive`.
+    #[serde(default)]
+    pub drives: Vec<u16>,
+    /// On-tape format of newly written tapes: `auto` (LTFS, or raw when the drive cannot
+    /// partition), `ltfs` or `raw`. A tape already written keeps its format.
+    #[serde(default)]
+    pub format: TapeFormat,
     /// Read buffer between pack files and the drive.
     #[serde(default = "default_buffer")]
     pub buffer: Size,
     /// Complete copies wanted of each pack in this pool.
     #[serde(default = "default_copies")]
     pub copies: u32,
+}
+
+/// `tapes.format`: how blank tapes are formatted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TapeFormat {
+    /// LTFS when the drive can make two partitions, else raw.
+    #[default]
+    Auto,
+    /// Always LTFS (a drive that cannot partition is refused).
+    Ltfs,
+    /// Always the raw tape-file format (docs/RAW-FORMAT.md).
+    Raw,
 }
 
 fn default_pool() -> String {
@@ -190,8 +213,32 @@ impl Default for TapesConfig {
             allow: Vec::new(),
             deny: Vec::new(),
             drive: 0,
+            drives: Vec::new(),
+            format: TapeFormat::Auto,
             buffer: default_buffer(),
             copies: default_copies(),
+        }
+    }
+}
+
+/// `[run]`: the pipelined `run` (get, pack and write at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Most plaintext waiting in staging to be packed: `get` pauses above it (a single file
+    /// larger than this is still fetched, alone).
+    #[serde(default = "default_staging_limit")]
+    pub staging_limit: Size,
+}
+
+fn default_staging_limit() -> Size {
+    Size(1 << 30)
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            staging_limit: default_staging_limit(),
         }
     }
 }
@@ -456,6 +503,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> anyhow::Result<Config> {
             }
         },
         tapes: TapesConfig::default(),
+        run: RunConfig::default(),
         sources: options.sources.clone(),
     };
     let key_path = dir.join(&file.key.file);

@@ -10,8 +10,10 @@
 //! (`sync`), so a location in the catalog is always readable. Killed in between, the next
 //! run rolls the volume back to its last index and writes those packs again.
 
+use std::collections::VecDeque;
 use std::io::BufReader;
-use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, bail};
 use catalog::{
@@ -139,7 +141,87 @@ struct Pending {
     parts: Vec<(VolumeId, u64, u64, Position)>,
 }
 
-/// Writes every pack that lacks its copies in the configured pool.
+/// Where [`write_from`] gets its packs: the seam between writing tapes and whatever
+/// produces packs.
+///
+/// [`write`] feeds from the catalog ([`CatalogFeed`]: every pack lacking its copies when
+/// the write starts). A pipelined producer (packs sealed while tapes are written) implements
+/// it to hand packs over as they become durable.
+///
+/// Contract:
+/// - A write session calls [`PackFeed::next_pack`] whenever it has nothing left to write;
+///   the call may block until a pack is ready. `Ok(None)` means no more packs will ever
+///   come: the sessions end (catalog snapshot, unload) and the write returns.
+/// - No tape is chosen or loaded before the first pack arrives.
+/// - With several drives (`tapes.drives`) it is called from several threads at once, so
+///   each pack must be handed out exactly once.
+/// - A handed-out pack must be recorded in the catalog and its file complete and synced at
+///   [`pack_path`]`(config, &pack.name)`; the file is only read.
+/// - When `cancel` is set it should return promptly (`Ok(None)` or an error).
+pub trait PackFeed: Sync {
+    /// The next pack to write, or `Ok(None)` when the feed is exhausted.
+    fn next_pack(&self, cancel: &AtomicBool) -> anyhow::Result<Option<PackInfo>>;
+}
+
+/// A [`PackFeed`] over a fixed list of packs (for [`write`]: what the catalog says lacks
+/// its copies in the configured pool).
+#[derive(Debug, Default)]
+pub struct CatalogFeed {
+    queue: Mutex<VecDeque<PackInfo>>,
+}
+
+impl CatalogFeed {
+    /// Every pack lacking its copies in the configured pool, in the catalog's order.
+    pub fn new(config: &Config, cat: &Catalog) -> anyhow::Result<CatalogFeed> {
+        let target = CopyTarget {
+            copies: config.file.tapes.copies,
+            pool: Some(config.file.tapes.pool.clone()),
+        };
+        let packs = cat.read().packs_to_write(&target, u64::MAX >> 1)?;
+        Ok(CatalogFeed::from_packs(packs))
+    }
+
+    /// A feed handing out `packs` in order.
+    pub fn from_packs(packs: Vec<PackInfo>) -> CatalogFeed {
+        CatalogFeed {
+            queue: Mutex::new(packs.into()),
+        }
+    }
+
+    /// Packs not yet handed out.
+    pub fn len(&self) -> usize {
+        self.queue.lock().map(|q| q.len()).unwrap_or(0)
+    }
+
+    /// True when every pack was handed out.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl PackFeed for CatalogFeed {
+    fn next_pack(&self, _cancel: &AtomicBool) -> anyhow::Result<Option<PackInfo>> {
+        let mut q = self
+            .queue
+            .lock()
+            .map_err(|_| anyhow::anyhow!("pack queue poisoned by a panicked writer"))?;
+        Ok(q.pop_front())
+    }
+}
+
+/// The drives a write uses: `tapes.drives`, or else `[tapes.drive]`.
+pub fn write_drives(config: &Config) -> Vec<u16> {
+    let t = &config.file.tapes;
+    if t.drives.is_empty() {
+        vec![t.drive]
+    } else {
+        let mut d = t.drives.clone();
+        d.dedup();
+        d
+    }
+}
+
+/// Writes every pack that lacks its copies in the configured pool (see [`CatalogFeed`]).
 pub fn write(
     config: &Config,
     cat: &mut Catalog,
@@ -148,77 +230,111 @@ pub fn write(
     cancel: &AtomicBool,
 ) -> anyhow::Result<WriteReport> {
     repair_pending(config, cat)?;
-    let pool = config.file.tapes.pool.clone();
-    let target = CopyTarget {
-        copies: config.file.tapes.copies,
-        pool: Some(pool.clone()),
-    };
-    let mut todo: std::collections::VecDeque<Pending> = cat
-        .read()
-        .packs_to_write(&target, u64::MAX >> 1)?
-        .into_iter()
-        .map(|pack| Pending {
-            pack,
-            parts: Vec::new(),
-        })
-        .collect();
-    let mut report = WriteReport::default();
-    if todo.is_empty() {
-        return Ok(report);
+    let feed = CatalogFeed::new(config, cat)?;
+    if feed.is_empty() {
+        return Ok(WriteReport::default());
     }
-    for p in &todo {
-        let path = pack_path(config, &p.pack.name);
-        if !path.exists() {
-            bail!(
-                "pack file {} is missing (recorded in the catalog, not yet on tape)",
-                path.display()
-            );
-        }
-    }
-    let mut lib = open_library(config)?;
-    let drive_no = config.file.tapes.drive;
-    let job = cat.write(|tx| tx.start_job(JobKind::Write, Timestamp::now()))?;
-    let mut tried: Vec<String> = Vec::new();
-    let result = (|| {
-        while !todo.is_empty() {
-            let Some((barcode, volume)) = choose_tape(
-                config,
-                cat,
-                &mut lib,
-                drive_no,
-                &mut tried,
-                &mut report,
-                progress,
-            )?
-            else {
+    {
+        let q = feed
+            .queue
+            .lock()
+            .map_err(|_| anyhow::anyhow!("pack queue poisoned"))?;
+        for p in q.iter() {
+            let path = pack_path(config, &p.name);
+            if !path.exists() {
                 bail!(
-                    "no usable tape left in the library for pool {pool:?} ({} pack(s) still to \
-                     write): add blank cartridges",
-                    todo.len()
+                    "pack file {} is missing (recorded in the catalog, not yet on tape)",
+                    path.display()
                 );
-            };
-            let drive = load_barcode(&mut lib, drive_no, &barcode, progress)?;
-            session(
-                config,
-                cat,
-                key,
-                drive,
-                &barcode,
-                volume,
-                job,
-                &mut todo,
-                &mut report,
-                progress,
-                cancel,
-            )
-            .with_context(|| format!("writing tape {barcode}"))?;
-            if !report.tapes.contains(&barcode) {
-                report.tapes.push(barcode.clone());
             }
-            empty_drive(&mut lib, drive_no)?;
         }
-        anyhow::Ok(())
-    })();
+    }
+    write_from(config, cat, key, &feed, progress, cancel)
+}
+
+/// State shared by the drive threads of one write.
+struct Shared<'a> {
+    config: &'a Config,
+    key: &'a Unlocked,
+    feed: &'a dyn PackFeed,
+    progress: &'a dyn Progress,
+    cancel: &'a AtomicBool,
+    job: catalog::JobId,
+    /// Held for every changer move and tape choice (one robot, several drives).
+    changer: Mutex<()>,
+    /// Barcodes chosen (or found unusable) by any drive during this write.
+    tried: Mutex<Vec<String>>,
+    /// Set when a drive failed: the others finish their tape and stop.
+    failed: AtomicBool,
+}
+
+/// Writes the packs `feed` hands out, on every drive of [`write_drives`] at once (one
+/// thread and one catalog connection per drive; changer moves serialized; each drive's
+/// locations recorded in its own transactions). Returns when the feed is exhausted.
+pub fn write_from(
+    config: &Config,
+    cat: &mut Catalog,
+    key: &Unlocked,
+    feed: &dyn PackFeed,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<WriteReport> {
+    let drives = write_drives(config);
+    let job = cat.write(|tx| tx.start_job(JobKind::Write, Timestamp::now()))?;
+    let shared = Shared {
+        config,
+        key,
+        feed,
+        progress,
+        cancel,
+        job,
+        changer: Mutex::new(()),
+        tried: Mutex::new(Vec::new()),
+        failed: AtomicBool::new(false),
+    };
+    let results: Vec<(WriteReport, anyhow::Result<()>)> = if drives.len() == 1 {
+        vec![drive_loop(&shared, cat, drives[0])]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = drives
+                .iter()
+                .map(|&d| {
+                    let shared = &shared;
+                    s.spawn(move || match super::open_catalog(shared.config) {
+                        Ok(mut c) => drive_loop(shared, &mut c, d),
+                        Err(e) => {
+                            shared.failed.store(true, Ordering::Relaxed);
+                            (WriteReport::default(), Err(e))
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            WriteReport::default(),
+                            Err(anyhow::anyhow!("a drive thread panicked")),
+                        )
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut report = WriteReport::default();
+    let mut result = Ok(());
+    for (r, res) in results {
+        report.packs += r.packs;
+        report.bytes += r.bytes;
+        report.tapes.extend(r.tapes);
+        report.filled.extend(r.filled);
+        report.formatted.extend(r.formatted);
+        report.skipped.extend(r.skipped);
+        if result.is_ok() {
+            result = res;
+        }
+    }
     let (outcome, msg) = match &result {
         Ok(()) => (JobOutcome::Succeeded, None),
         Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
@@ -235,23 +351,114 @@ pub fn write(
         )?;
         tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
     })?;
+    result.map(|()| report)
+}
+
+/// One drive's share of a write: take packs, choose and load tapes, run sessions.
+fn drive_loop(
+    sh: &Shared<'_>,
+    cat: &mut Catalog,
+    drive_no: u16,
+) -> (WriteReport, anyhow::Result<()>) {
+    let mut report = WriteReport::default();
+    let mut lib = match open_library(sh.config) {
+        Ok(l) => l,
+        Err(e) => {
+            sh.failed.store(true, Ordering::Relaxed);
+            return (report, Err(e));
+        }
+    };
+    let result = drive_sessions(sh, cat, &mut lib, drive_no, &mut report);
     if result.is_err() {
+        sh.failed.store(true, Ordering::Relaxed);
         // Leave the drive empty so the next run starts clean; the error is what matters.
+        let _guard = sh.changer.lock();
         let _ = empty_drive(&mut lib, drive_no);
     }
-    result.map(|()| report)
+    (report, result)
+}
+
+fn drive_sessions(
+    sh: &Shared<'_>,
+    cat: &mut Catalog,
+    lib: &mut Library,
+    drive_no: u16,
+    report: &mut WriteReport,
+) -> anyhow::Result<()> {
+    let pool = &sh.config.file.tapes.pool;
+    // The rest of a pack cut at early warning, continued on the next tape.
+    let mut carry: Option<Pending> = None;
+    loop {
+        if sh.failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let first = match carry.take() {
+            Some(p) => p,
+            None => match next_pending(sh)? {
+                Some(p) => p,
+                None => return Ok(()),
+            },
+        };
+        let (barcode, volume, drive) = {
+            let _guard = sh
+                .changer
+                .lock()
+                .map_err(|_| anyhow::anyhow!("changer lock poisoned"))?;
+            let Some((barcode, volume)) = choose_tape(sh, cat, lib, drive_no, report)? else {
+                bail!(
+                    "no usable tape left in the library for pool {pool:?} (pack {} still to \
+                     write): add blank cartridges",
+                    first.pack.name
+                );
+            };
+            let drive = load_barcode(lib, drive_no, &barcode, sh.progress)?;
+            (barcode, volume, drive)
+        };
+        carry = session(sh, cat, drive, &barcode, volume, first, report)
+            .with_context(|| format!("writing tape {barcode}"))?;
+        if !report.tapes.contains(&barcode) {
+            report.tapes.push(barcode.clone());
+        }
+        let _guard = sh
+            .changer
+            .lock()
+            .map_err(|_| anyhow::anyhow!("changer lock poisoned"))?;
+        empty_drive(lib, drive_no)?;
+    }
+}
+
+/// The next pack from the feed, its file checked.
+fn next_pending(sh: &Shared<'_>) -> anyhow::Result<Option<Pending>> {
+    let Some(pack) = sh.feed.next_pack(sh.cancel)? else {
+        return Ok(None);
+    };
+    let path = pack_path(sh.config, &pack.name);
+    if !path.exists() {
+        bail!(
+            "pack file {} is missing (recorded in the catalog, not yet on tape)",
+            path.display()
+        );
+    }
+    Ok(Some(Pending {
+        pack,
+        parts: Vec::new(),
+    }))
 }
 
 /// Picks the next tape: appendable in the pool first, then blank.
 fn choose_tape(
-    config: &Config,
+    sh: &Shared<'_>,
     cat: &mut Catalog,
     lib: &mut Library,
     drive_no: u16,
-    tried: &mut Vec<String>,
     report: &mut WriteReport,
-    progress: &dyn Progress,
 ) -> anyhow::Result<Option<(String, Option<VolumeId>)>> {
+    let config = sh.config;
+    let progress = sh.progress;
+    let mut tried = sh
+        .tried
+        .lock()
+        .map_err(|_| anyhow::anyhow!("tape list poisoned"))?;
     let pool = &config.file.tapes.pool;
     let inv = lib.changer().inventory()?;
     let mut appendable = Vec::new();
@@ -307,20 +514,19 @@ fn choose_tape(
 
 /// One tape session: open or format, write packs until done or early warning, snapshot,
 /// finish.
-#[allow(clippy::too_many_arguments)]
+///
+/// Starts with `first` and then takes packs from the feed until it is exhausted (or another
+/// drive failed, or the tape filled up). Returns the rest of a pack cut at early warning.
 fn session(
-    config: &Config,
+    sh: &Shared<'_>,
     cat: &mut Catalog,
-    key: &Unlocked,
     mut drive: Box<dyn TapeDrive>,
     barcode: &str,
     volume: Option<VolumeId>,
-    job: catalog::JobId,
-    todo: &mut std::collections::VecDeque<Pending>,
+    first: Pending,
     report: &mut WriteReport,
-    progress: &dyn Progress,
-    cancel: &AtomicBool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Pending>> {
+    let (config, key, progress, cancel, job) = (sh.config, sh.key, sh.progress, sh.cancel, sh.job);
     let pool = config.file.tapes.pool.clone();
     let now = Timestamp::now();
     let known = volume.map(|v| cat.read().volume(v)).transpose()?;
@@ -381,7 +587,17 @@ fn session(
     let mut unrecorded: Vec<NewLocation> = Vec::new();
     let mut unrecorded_bytes = 0u64;
     let mut full = false;
-    while let Some(mut p) = todo.pop_front() {
+    let mut carry = None;
+    let mut next = Some(first);
+    loop {
+        let mut p = match next.take() {
+            Some(p) => p,
+            None if sh.failed.load(Ordering::Relaxed) => break,
+            None => match next_pending(sh)? {
+                Some(p) => p,
+                None => break,
+            },
+        };
         let name = format!("{PACK_DIR}/{}", p.pack.name);
         let path = pack_path(config, &p.pack.name);
         let offset: u64 = p.parts.iter().map(|x| x.2).sum();
@@ -430,7 +646,7 @@ fn session(
             report.packs += 1;
         } else {
             // Cut at early warning: the rest goes to the next tape.
-            todo.push_front(p);
+            carry = Some(p);
         }
         if written.early_warning {
             progress.message(&format!("{barcode}: early warning, finishing the tape"));
@@ -453,7 +669,7 @@ fn session(
     write_snapshot(config, cat, key, &mut writer, progress, cancel)?;
     writer.finish()?;
     drive.unload()?;
-    Ok(())
+    Ok(carry)
 }
 
 fn volume_id_or(
