@@ -16,10 +16,12 @@ use crate::key::{KdfParams, KeyId, Secret, random_bytes, unwrap, wrap};
 pub struct EncryptOptions {
     /// Plaintext bytes per segment (1..=64 MiB; default 1 MiB).
     pub segment_size: u32,
-    /// Worker threads for sealing (default: available parallelism). 1 seals inline.
+    /// Worker threads for sealing (default: available parallelism). 1 seals and hashes
+    /// inline on the calling thread; with more, that many workers seal (and hash the
+    /// plaintext) and one more thread hashes the pack.
     pub threads: usize,
-    /// Segments sealed per batch (memory ≈ 3 × batch × segment size). `None`: about
-    /// 4 MiB per thread, at least 2 segments per thread.
+    /// Segments per batch, the unit handed to a worker. `None`: about 4 MiB of plaintext.
+    /// Memory: up to `2 × threads + 3` batches (at most 256 MiB of them, at least 3).
     pub batch_segments: Option<usize>,
     /// Argon2id parameters when sealing with a passphrase.
     pub kdf: KdfParams,
@@ -257,62 +259,6 @@ pub fn rewrap_header(
         &raw,
     )?;
     Ok(out.encode())
-}
-
-/// Seals the plaintext `plain` (split into segments) into `out` (resized to hold them),
-/// the first segment having index `first`, the last marked final when `final_batch` (an
-/// empty final batch gives one empty final segment). Runs on `threads` threads; `side`
-/// runs on the calling thread meanwhile (hashing).
-pub(crate) fn seal_batch(
-    dk: &DataKey,
-    plain: &[u8],
-    out: &mut Vec<u8>,
-    first: u64,
-    final_batch: bool,
-    threads: usize,
-    side: impl FnOnce(),
-) -> Result<()> {
-    let seg = dk.segment_size;
-    let chunk = seg + TAG_LEN;
-    let n = plain.len().div_ceil(seg).max(1);
-    out.clear();
-    out.resize(plain.len() + n * TAG_LEN, 0);
-    let seal_range = |part: &mut [u8], src: &[u8], first_index: u64| -> Result<()> {
-        for (i, dst) in part.chunks_mut(chunk).enumerate() {
-            let index = first_index + i as u64;
-            let last = final_batch && index == first + n as u64 - 1;
-            let from = (i * seg).min(src.len());
-            let to = ((i + 1) * seg).min(src.len());
-            dst[..to - from].copy_from_slice(&src[from..to]);
-            dk.seal(index, last, dst)?;
-        }
-        Ok(())
-    };
-    if threads <= 1 || plain.len() < PARALLEL_MIN_BYTES || n < 2 {
-        side();
-        return seal_range(out, plain, first);
-    }
-    let per = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = out
-            .chunks_mut(per * chunk)
-            .zip(plain.chunks(per * seg))
-            .enumerate()
-            .map(|(t, (part, src))| {
-                let seal_range = &seal_range;
-                s.spawn(move || seal_range(part, src, first + (t * per) as u64))
-            })
-            .collect();
-        side();
-        let mut result = Ok(());
-        for h in handles {
-            let r = h.join().unwrap_or(Err(Error::Random));
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
-    })
 }
 
 /// Opens consecutive segments in place in `buf` (a copy of `raw`), the first with index

@@ -63,9 +63,11 @@ mod key;
 mod legacy;
 mod ops;
 mod read;
+mod seal;
 mod seek;
 #[cfg(test)]
 mod tests;
+mod treehash;
 mod write;
 
 pub use cipher::{EncryptOptions, rewrap_header};
@@ -80,6 +82,8 @@ pub use ops::{
 };
 pub use read::{DecryptOptions, Decryptor, read_header};
 pub use seek::{PackInfo, PackReader, inspect};
+#[doc(hidden)]
+pub use write::bench_seal_only;
 pub use write::{Digest, Encryptor, Summary};
 
 /// The fixed key the fuzz target and its seeds use (bytes 0x00..=0x1f).

@@ -56,7 +56,10 @@ fn copy(
     }
 }
 
-/// Encrypts all of `input` into a pack written to `output`.
+/// Encrypts all of `input` into a pack written to `output`. Reads go straight into the
+/// sealing buffers (one copy of the plaintext in all); batches are written to `output`
+/// with one large write each (about 4 MiB), so a `BufWriter` around it passes them
+/// through.
 pub fn encrypt_stream(
     mut input: impl Read,
     output: impl Write,
@@ -66,7 +69,17 @@ pub fn encrypt_stream(
     cancel: &AtomicBool,
 ) -> Result<Summary> {
     let mut enc = Encryptor::new(output, secret, opts)?;
-    copy(&mut input, &mut enc, progress, cancel)?;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        match enc.read_from(&mut input) {
+            Ok(0) => break,
+            Ok(n) => progress.advance(n as u64),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::from_io(e)),
+        }
+    }
     enc.finish()
 }
 

@@ -3,9 +3,10 @@
 
 use std::io::Read;
 
-use crate::cipher::{DataKey, seal_batch, seal_header};
+use crate::cipher::{DataKey, seal_header};
 use crate::format::{Header, Kdf};
 use crate::key::{KeyId, hex, unhex};
+use crate::seal::seal_all;
 use crate::{Decryptor, Key, Secret};
 
 const KEK: [u8; 32] = crate::FUZZ_KEY;
@@ -25,8 +26,7 @@ fn vector_pack() -> Vec<u8> {
     let data_key: [u8; 32] = seq(0x20);
     let header = seal_header(16, seq(0xa0), Kdf::KeyFile, &KEK, seq(0xb0), &data_key).unwrap();
     let dk = DataKey::new(&data_key, &header).unwrap();
-    let mut out = Vec::new();
-    seal_batch(&dk, PLAINTEXT, &mut out, 0, true, 1, || {}).unwrap();
+    let out = seal_all(&dk, PLAINTEXT).unwrap();
     let mut pack = header.encode().to_vec();
     pack.extend_from_slice(&out);
     pack

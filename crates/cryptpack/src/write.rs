@@ -1,12 +1,15 @@
 //! The encrypting `Write` adapter.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::sync::Arc;
 
-use crate::cipher::{DataKey, EncryptOptions, batch_len, new_pack, seal_batch};
+use crate::cipher::{DataKey, EncryptOptions, new_pack};
 use crate::error::{Error, Result};
-use crate::format::{HEADER_LEN, TAG_LEN};
-use crate::key::{KeyId, Secret, hex};
+use crate::format::HEADER_LEN;
+use crate::key::{Key, KeyId, Secret, hex};
+use crate::seal::{Batch, PlainHash, Pool, seal_batch};
+use crate::treehash::{TreeMerger, tree_compatible};
 
 /// A 32-byte BLAKE3 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,26 +54,54 @@ pub struct Summary {
 
 /// Encrypts everything written to it into a pack written to `W`.
 ///
-/// Plaintext is buffered in batches of segments that are sealed on worker threads; memory
-/// stays bounded (about three batches). The last segment is held back until
+/// Plaintext is copied once, straight into its segment's place in a batch buffer; full
+/// batches are sealed in place on worker threads (which also hash the plaintext, segment by
+/// segment), written to `W` in order, and hashed as the pack by a thread of its own. With
+/// `threads: 1` everything happens on the calling thread. Memory stays bounded (a few
+/// batches per thread, recycled). The last segment is held back until
 /// [`finish`](Encryptor::finish), which seals it with the final flag and returns the
 /// [`Summary`]. Dropping an `Encryptor` without `finish` leaves a pack that fails to decrypt
 /// as truncated — never one that looks complete.
 pub struct Encryptor<W: Write> {
     inner: W,
-    dk: DataKey,
+    dk: Arc<DataKey>,
     key_id: KeyId,
+    /// Segment size in bytes.
+    seg: usize,
+    /// Segments per batch.
+    batch_segments: usize,
+    /// Sealing threads (1: inline on the caller).
     threads: usize,
-    capacity: usize,
-    plain: Vec<u8>,
-    out: Vec<u8>,
-    prev_out: Vec<u8>,
+    /// Batches allowed in circulation once the pool runs.
+    max_batches: usize,
+    /// Batches allocated so far.
+    allocated: usize,
+    /// The batch being filled.
+    cur: Batch,
+    /// Free batches on the caller's side (inline mode).
+    spare: Vec<Batch>,
+    /// Index of the first segment of `cur` (once placed: of the next batch).
     next_index: u64,
-    plain_hasher: blake3::Hasher,
-    cipher_hasher: blake3::Hasher,
+    /// How the plaintext is hashed.
+    plain: PlainHashing,
+    /// The pack hasher while sealing inline (moves into the pool's thread when it starts).
+    cipher_inline: Option<blake3::Hasher>,
+    pool: Option<Pool>,
     plaintext_len: u64,
     ciphertext_len: u64,
     failed: bool,
+}
+
+/// The plaintext hash, by segment size.
+enum PlainHashing {
+    /// Per-segment subtree hashes (taken by the sealers) merged in order; the result once
+    /// the final batch is merged.
+    Tree(Option<TreeMerger>, Option<blake3::Hash>),
+    /// One sequential hasher fed as bytes arrive (segment sizes that are not a power of
+    /// two of at least 1 KiB).
+    Stream(Box<blake3::Hasher>),
+    /// No hashes (the seal-only benchmark).
+    Off,
 }
 
 impl<W: Write> fmt::Debug for Encryptor<W> {
@@ -82,30 +113,66 @@ impl<W: Write> fmt::Debug for Encryptor<W> {
     }
 }
 
+/// Default batch: about 4 MiB of plaintext.
+const DEFAULT_BATCH_BYTES: usize = 4 << 20;
+/// Batches in circulation are also bounded by bytes (large segments).
+const MAX_CIRCULATING_BYTES: usize = 256 << 20;
+
 impl<W: Write> Encryptor<W> {
     /// Starts a pack: creates a random data key, wraps it under `secret` (a key, or a
     /// passphrase through Argon2id with `opts.kdf`), and writes the header to `inner`.
-    pub fn new(mut inner: W, secret: Secret<'_>, opts: &EncryptOptions) -> Result<Encryptor<W>> {
+    pub fn new(inner: W, secret: Secret<'_>, opts: &EncryptOptions) -> Result<Encryptor<W>> {
+        Self::with_hashing(inner, secret, opts, true)
+    }
+
+    fn with_hashing(
+        mut inner: W,
+        secret: Secret<'_>,
+        opts: &EncryptOptions,
+        hashes: bool,
+    ) -> Result<Encryptor<W>> {
         let (header, dk) = new_pack(secret, opts)?;
         let bytes = header.encode();
         inner.write_all(&bytes)?;
-        let mut cipher_hasher = blake3::Hasher::new();
-        cipher_hasher.update(&bytes);
-        let threads = opts.threads.max(1);
         let seg = dk.segment_size;
-        let capacity = batch_len(seg, threads, opts.batch_segments) * seg;
+        let threads = opts.threads.max(1);
+        let batch_segments = opts
+            .batch_segments
+            .unwrap_or(DEFAULT_BATCH_BYTES / seg)
+            .max(1);
+        let batch_bytes = batch_segments * seg;
+        // One filling, two per worker (one sealing, one queued), one being written, one
+        // being hashed as pack.
+        let max_batches = (2 * threads + 3)
+            .min(MAX_CIRCULATING_BYTES / batch_bytes)
+            .max(3);
+        let (plain, cipher_inline) = if hashes {
+            let plain = if tree_compatible(seg) {
+                PlainHashing::Tree(Some(TreeMerger::default()), None)
+            } else {
+                PlainHashing::Stream(Box::new(blake3::Hasher::new()))
+            };
+            let mut cipher = blake3::Hasher::new();
+            cipher.update(&bytes);
+            (plain, Some(cipher))
+        } else {
+            (PlainHashing::Off, None)
+        };
         Ok(Encryptor {
             inner,
             key_id: header.key_id(),
-            dk,
+            dk: Arc::new(dk),
+            seg,
+            batch_segments,
             threads,
-            capacity,
-            plain: Vec::with_capacity(capacity),
-            out: Vec::new(),
-            prev_out: Vec::new(),
+            max_batches,
+            allocated: 1,
+            cur: Batch::new(batch_segments, seg),
+            spare: Vec::new(),
             next_index: 0,
-            plain_hasher: blake3::Hasher::new(),
-            cipher_hasher,
+            plain,
+            cipher_inline,
+            pool: None,
             plaintext_len: 0,
             ciphertext_len: HEADER_LEN as u64,
             failed: false,
@@ -117,61 +184,222 @@ impl<W: Write> Encryptor<W> {
         self.key_id
     }
 
-    /// Seals the buffered plaintext as one batch and writes it out.
-    fn seal_buffered(&mut self, final_batch: bool) -> Result<()> {
-        let seg = self.dk.segment_size;
-        let n = self.plain.len().div_ceil(seg).max(1) as u64;
-        if self.next_index + n > 1 << 32 {
-            return Err(Error::TooLarge);
+    fn plain_mode(&self) -> PlainHash {
+        match self.plain {
+            PlainHashing::Tree(..) => PlainHash::Tree,
+            _ => PlainHash::Elsewhere,
         }
-        let plain_hasher = &mut self.plain_hasher;
-        let cipher_hasher = &mut self.cipher_hasher;
-        let plain = &self.plain;
-        let prev_out = &self.prev_out;
-        seal_batch(
-            &self.dk,
-            plain,
-            &mut self.out,
-            self.next_index,
-            final_batch,
-            self.threads,
-            || {
-                plain_hasher.update(plain);
-                cipher_hasher.update(prev_out);
-            },
-        )?;
-        self.inner.write_all(&self.out)?;
-        self.next_index += n;
-        self.plaintext_len += self.plain.len() as u64;
-        self.ciphertext_len += (self.plain.len() + n as usize * TAG_LEN) as u64;
-        self.plain.clear();
-        std::mem::swap(&mut self.out, &mut self.prev_out);
+    }
+
+    /// Hands the (full) current batch on as non-final and takes a fresh one.
+    fn rotate(&mut self) -> Result<()> {
+        let full = std::mem::replace(&mut self.cur, Batch::empty());
+        self.dispatch(full, false)?;
+        self.cur = self.take_batch()?;
         Ok(())
     }
 
-    /// Seals the final segment, flushes, and returns the summary and the inner writer.
-    pub fn finish_into_inner(mut self) -> Result<(Summary, W)> {
+    /// Seals `b` (inline, or by handing it to the pool) as the next segments.
+    fn dispatch(&mut self, mut b: Batch, last: bool) -> Result<()> {
+        let n = b.segments(self.seg) as u64;
+        if self.next_index + n > 1 << 32 {
+            return Err(Error::TooLarge);
+        }
+        b.place(self.next_index, last);
+        self.next_index += n;
+        if self.pool.is_none() && self.threads > 1 && !last {
+            let cipher = self.cipher_inline.take();
+            self.pool = Some(Pool::start(
+                &self.dk,
+                self.threads,
+                self.plain_mode(),
+                cipher,
+            )?);
+        }
+        match self.pool.as_mut() {
+            None => {
+                let mode = self.plain_mode();
+                seal_batch(&self.dk, &mut b, mode, self.cipher_inline.as_mut())?;
+                self.complete(b)
+            }
+            Some(pool) => {
+                pool.submit(b)?;
+                self.collect_ready()
+            }
+        }
+    }
+
+    /// Completes the batches the workers have finished, in order, without waiting.
+    fn collect_ready(&mut self) -> Result<()> {
+        while let Some(b) = self.pool.as_mut().map_or(Ok(None), |p| p.next(false))? {
+            self.complete(b)?;
+        }
+        Ok(())
+    }
+
+    /// A sealed batch, in order: merge its plaintext hashes, write it, pass it on to the
+    /// pack hash and recycle it.
+    fn complete(&mut self, mut b: Batch) -> Result<()> {
+        b.take_result()?;
+        if let PlainHashing::Tree(merger, root) = &mut self.plain {
+            let n = b.hashes.len();
+            let last_batch = b.is_last();
+            for (j, h) in b.hashes.drain(..).enumerate() {
+                if last_batch && j + 1 == n {
+                    let done = merger.take().ok_or_else(internal)?;
+                    *root = Some(done.finish(h).ok_or_else(internal)?);
+                } else {
+                    let tree = merger.as_mut().ok_or_else(internal)?;
+                    tree.push(h).ok_or_else(internal)?;
+                }
+            }
+        }
+        let sealed = b.sealed(self.seg);
+        self.inner.write_all(sealed)?;
+        self.plaintext_len += b.filled as u64;
+        self.ciphertext_len += sealed.len() as u64;
+        match self.pool.as_mut() {
+            Some(pool) => pool.recycle(b),
+            None => {
+                self.spare.push(b);
+                Ok(())
+            }
+        }
+    }
+
+    /// An empty batch to fill: a recycled one, a new one while under the bound, or the
+    /// next to come free (completing sealed batches meanwhile).
+    fn take_batch(&mut self) -> Result<Batch> {
+        loop {
+            if let Some(mut b) = self.spare.pop() {
+                b.reset();
+                return Ok(b);
+            }
+            let Some(pool) = self.pool.as_mut() else {
+                self.allocated += 1;
+                return Ok(Batch::new(self.batch_segments, self.seg));
+            };
+            if let Some(b) = pool.free_batch(false)? {
+                return Ok(b);
+            }
+            if self.allocated < self.max_batches {
+                self.allocated += 1;
+                return Ok(Batch::new(self.batch_segments, self.seg));
+            }
+            if pool.in_flight() > 0 {
+                if let Some(b) = pool.next(true)? {
+                    self.complete(b)?;
+                }
+                continue;
+            }
+            if let Some(b) = pool.free_batch(true)? {
+                return Ok(b);
+            }
+        }
+    }
+
+    /// Copies plaintext into the current batch (sealing full batches first); returns the
+    /// bytes taken (at least one when `buf` is not empty).
+    fn take_plain(&mut self, buf: &[u8]) -> Result<usize> {
+        if self.cur.is_full(self.seg) {
+            // More data follows, so none of the buffered segments is the final one.
+            self.rotate()?;
+        }
+        let mut taken = 0;
+        while taken < buf.len() && !self.cur.is_full(self.seg) {
+            let space = self.cur.space(self.seg);
+            let n = space.len().min(buf.len() - taken);
+            space[..n].copy_from_slice(&buf[taken..taken + n]);
+            self.cur.filled += n;
+            taken += n;
+        }
+        if let PlainHashing::Stream(h) = &mut self.plain {
+            h.update(&buf[..taken]);
+        }
+        Ok(taken)
+    }
+
+    /// Reads from `r` straight into the current segment's place (no intermediate buffer).
+    /// Returns the bytes read; 0 at the end of `r`.
+    pub(crate) fn read_from(&mut self, r: &mut impl Read) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other("an earlier write failed"));
+        }
+        if self.cur.is_full(self.seg) {
+            // Only seal the full batch as non-final once more data is known to follow.
+            let mut probe = [0u8; 8192];
+            let n = r.read(&mut probe)?;
+            if n > 0 {
+                self.write_all(&probe[..n])?;
+            }
+            return Ok(n);
+        }
+        let space = self.cur.space(self.seg);
+        let n = r.read(space)?;
+        if let PlainHashing::Stream(h) = &mut self.plain {
+            h.update(&space[..n]);
+        }
+        self.cur.filled += n;
+        Ok(n)
+    }
+
+    /// Seals the final batch, drains the workers, flushes; the totals and hashes.
+    fn finish_parts(mut self) -> Result<(Summary, Option<()>, W)> {
         if self.failed {
             return Err(Error::Io(io::Error::other("an earlier write failed")));
         }
-        self.seal_buffered(true)?;
-        self.cipher_hasher.update(&self.prev_out);
+        let last = std::mem::replace(&mut self.cur, Batch::empty());
+        self.dispatch(last, true)?;
+        while let Some(b) = self.pool.as_mut().map_or(Ok(None), |p| p.next(true))? {
+            self.complete(b)?;
+        }
+        let cipher = match self.pool.take() {
+            Some(pool) => pool.finish()?,
+            None => self.cipher_inline.take(),
+        };
         self.inner.flush()?;
+        let plain = match std::mem::replace(&mut self.plain, PlainHashing::Off) {
+            PlainHashing::Tree(_, root) => Some(root.ok_or_else(internal)?),
+            PlainHashing::Stream(h) => Some(h.finalize()),
+            PlainHashing::Off => None,
+        };
+        let hashes = match (plain, cipher) {
+            (Some(p), Some(c)) => Some((Digest(*p.as_bytes()), Digest(*c.finalize().as_bytes()))),
+            _ => None,
+        };
+        let (plaintext_hash, ciphertext_hash, complete) = match hashes {
+            Some((p, c)) => (p, c, Some(())),
+            None => (Digest([0; 32]), Digest([0; 32]), None),
+        };
         let summary = Summary {
             plaintext_len: self.plaintext_len,
             ciphertext_len: self.ciphertext_len,
-            plaintext_hash: Digest(*self.plain_hasher.finalize().as_bytes()),
-            ciphertext_hash: Digest(*self.cipher_hasher.finalize().as_bytes()),
+            plaintext_hash,
+            ciphertext_hash,
             segments: self.next_index,
             key_id: self.key_id,
         };
-        Ok((summary, self.inner))
+        Ok((summary, complete, self.inner))
+    }
+
+    /// Seals the final segment, flushes, and returns the summary and the inner writer.
+    pub fn finish_into_inner(self) -> Result<(Summary, W)> {
+        match self.finish_parts()? {
+            (summary, Some(()), inner) => Ok((summary, inner)),
+            (_, None, _) => Err(internal()),
+        }
     }
 
     /// Seals the final segment, flushes, and returns the summary.
     pub fn finish(self) -> Result<Summary> {
         self.finish_into_inner().map(|(s, _)| s)
     }
+}
+
+fn internal() -> Error {
+    Error::Io(io::Error::other(
+        "cryptpack internal error: hash pipeline out of order",
+    ))
 }
 
 impl<W: Write> Write for Encryptor<W> {
@@ -182,16 +410,10 @@ impl<W: Write> Write for Encryptor<W> {
         if buf.is_empty() {
             return Ok(0);
         }
-        if self.plain.len() == self.capacity {
-            // More data follows, so none of the buffered segments is the final one.
-            if let Err(e) = self.seal_buffered(false) {
-                self.failed = true;
-                return Err(e.into_io());
-            }
-        }
-        let n = buf.len().min(self.capacity - self.plain.len());
-        self.plain.extend_from_slice(&buf[..n]);
-        Ok(n)
+        self.take_plain(buf).map_err(|e| {
+            self.failed = true;
+            e.into_io()
+        })
     }
 
     /// Flushes the inner writer. Buffered plaintext stays buffered: the last segment can
@@ -199,4 +421,19 @@ impl<W: Write> Write for Encryptor<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Seals `plain` into a pack under a fresh random key, with no hashes, into nothing:
+/// the seal throughput of the [`Encryptor`] pipeline alone, for `cargo xtask bench pack`
+/// (which compares it with raw ring). Returns the pack length. Not for real use: a pack
+/// needs its hashes.
+#[doc(hidden)]
+pub fn bench_seal_only(plain: &[u8], opts: &EncryptOptions) -> Result<u64> {
+    let key = Key::generate()?;
+    let mut enc = Encryptor::with_hashing(io::sink(), Secret::Key(&key), opts, false)?;
+    for piece in plain.chunks(1 << 20) {
+        enc.write_all(piece)?;
+    }
+    let (summary, _, _) = enc.finish_parts()?;
+    Ok(summary.ciphertext_len)
 }

@@ -1,0 +1,349 @@
+//! The sealing engine behind [`Encryptor`](crate::Encryptor): batches of segments laid out
+//! in place (each segment's plaintext followed by room for its tag, exactly as the pack
+//! stores them), sealed on the calling thread or by a pool of worker threads that also
+//! hash the plaintext, with the pack hash on a thread of its own.
+//!
+//! Buffers are allocated once and recycled: caller fills a batch -> a worker hashes and
+//! seals it in place -> caller writes it out -> the pack-hash thread hashes it -> it is
+//! free again. Jobs go to the workers round robin and results are collected in the same
+//! order, so no reordering is needed and the writer never waits for a single segment.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::thread::JoinHandle;
+
+use crate::cipher::DataKey;
+use crate::error::{Error, Result};
+use crate::format::TAG_LEN;
+use crate::treehash::{SegmentHash, segment_hash};
+
+/// Segments of one batch, laid out as stored in the pack.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// `segments × (segment_size + 16)` bytes.
+    buf: Vec<u8>,
+    /// Plaintext bytes held.
+    pub(crate) filled: usize,
+    /// Index of the first segment.
+    first: u64,
+    /// The batch ends with the final segment of the pack.
+    last: bool,
+    /// Plaintext hashes of the segments (tree hashing only), filled by the sealer.
+    pub(crate) hashes: Vec<SegmentHash>,
+    /// Outcome of sealing.
+    result: Result<()>,
+}
+
+impl Batch {
+    pub(crate) fn new(segments: usize, segment_size: usize) -> Batch {
+        Batch {
+            buf: vec![0; segments * (segment_size + TAG_LEN)],
+            filled: 0,
+            first: 0,
+            last: false,
+            hashes: Vec::with_capacity(segments),
+            result: Ok(()),
+        }
+    }
+
+    /// A batch without a buffer (a placeholder while the real one is away).
+    pub(crate) fn empty() -> Batch {
+        Batch {
+            buf: Vec::new(),
+            filled: 0,
+            first: 0,
+            last: false,
+            hashes: Vec::new(),
+            result: Ok(()),
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.filled = 0;
+        self.hashes.clear();
+        self.result = Ok(());
+    }
+
+    /// Plaintext bytes the batch can hold.
+    fn capacity(&self, segment_size: usize) -> usize {
+        self.buf.len() / (segment_size + TAG_LEN) * segment_size
+    }
+
+    pub(crate) fn is_full(&self, segment_size: usize) -> bool {
+        self.filled >= self.capacity(segment_size)
+    }
+
+    /// Where the next plaintext bytes go: the rest of the current segment's slot.
+    pub(crate) fn space(&mut self, segment_size: usize) -> &mut [u8] {
+        if self.is_full(segment_size) {
+            return &mut [];
+        }
+        let slot = segment_size + TAG_LEN;
+        let (j, o) = (self.filled / segment_size, self.filled % segment_size);
+        &mut self.buf[j * slot + o..j * slot + segment_size]
+    }
+
+    /// Number of segments (an empty final batch is one empty segment).
+    pub(crate) fn segments(&self, segment_size: usize) -> usize {
+        self.filled.div_ceil(segment_size).max(1)
+    }
+
+    /// Bytes of pack the batch holds once sealed.
+    pub(crate) fn sealed_len(&self, segment_size: usize) -> usize {
+        self.filled + self.segments(segment_size) * TAG_LEN
+    }
+
+    /// The sealed bytes, as they go into the pack.
+    pub(crate) fn sealed(&self, segment_size: usize) -> &[u8] {
+        &self.buf[..self.sealed_len(segment_size)]
+    }
+
+    /// Marks the batch as the segments starting at `first`, final or not.
+    pub(crate) fn place(&mut self, first: u64, last: bool) {
+        self.first = first;
+        self.last = last;
+    }
+
+    pub(crate) fn is_last(&self) -> bool {
+        self.last
+    }
+
+    /// The sealing outcome (taken once).
+    pub(crate) fn take_result(&mut self) -> Result<()> {
+        std::mem::replace(&mut self.result, Ok(()))
+    }
+}
+
+/// What a sealer computes besides sealing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlainHash {
+    /// Per-segment subtree hashes into [`Batch::hashes`].
+    Tree,
+    /// None here (hashed elsewhere, or not at all).
+    Elsewhere,
+}
+
+/// Seals every segment of `b` in place. With [`PlainHash::Tree`] each segment's plaintext
+/// hash is taken first; with `cipher` the sealed bytes are hashed right after each segment
+/// is sealed, while they are still in cache.
+pub(crate) fn seal_batch(
+    dk: &DataKey,
+    b: &mut Batch,
+    plain: PlainHash,
+    mut cipher: Option<&mut blake3::Hasher>,
+) -> Result<()> {
+    let seg = dk.segment_size;
+    let slot = seg + TAG_LEN;
+    let n = b.segments(seg);
+    b.hashes.clear();
+    for j in 0..n {
+        let index = b.first + j as u64;
+        let last = b.last && j + 1 == n;
+        let len = (b.filled - j * seg).min(seg);
+        let s = &mut b.buf[j * slot..j * slot + len + TAG_LEN];
+        if plain == PlainHash::Tree {
+            b.hashes
+                .push(segment_hash(index, seg, &s[..len], last && index == 0));
+        }
+        dk.seal(index, last, s)?;
+        if let Some(h) = cipher.as_deref_mut() {
+            h.update(s);
+        }
+    }
+    Ok(())
+}
+
+/// Seals `plain` as a whole pack body on the calling thread (the FORMAT.md test vector).
+#[cfg(test)]
+pub(crate) fn seal_all(dk: &DataKey, plain: &[u8]) -> Result<Vec<u8>> {
+    let seg = dk.segment_size;
+    let mut b = Batch::new(plain.len().div_ceil(seg).max(1), seg);
+    let mut taken = 0;
+    while taken < plain.len() {
+        let space = b.space(seg);
+        let n = space.len().min(plain.len() - taken);
+        space[..n].copy_from_slice(&plain[taken..taken + n]);
+        b.filled += n;
+        taken += n;
+    }
+    b.place(0, true);
+    seal_batch(dk, &mut b, PlainHash::Elsewhere, None)?;
+    Ok(b.sealed(seg).to_vec())
+}
+
+fn worker_died() -> Error {
+    Error::Io(io::Error::other(
+        "a cryptpack sealing thread stopped unexpectedly",
+    ))
+}
+
+/// Worker threads sealing batches, and the thread hashing the pack.
+pub(crate) struct Pool {
+    jobs: Vec<Sender<Batch>>,
+    results: Vec<Receiver<Batch>>,
+    workers: Vec<JoinHandle<()>>,
+    /// To the pack-hash thread (None when not hashing).
+    to_cipher: Option<Sender<Batch>>,
+    cipher: Option<JoinHandle<blake3::Hasher>>,
+    /// Batches the pack-hash thread is done with.
+    free: Receiver<Batch>,
+    /// Keeps `free` connected when there is no pack-hash thread.
+    free_tx: Sender<Batch>,
+    submitted: u64,
+    collected: u64,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.workers.len())
+            .field("in_flight", &(self.submitted - self.collected))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// Starts `threads` sealing workers and, when `cipher` is given, the pack-hash thread
+    /// continuing that hasher.
+    pub(crate) fn start(
+        dk: &Arc<DataKey>,
+        threads: usize,
+        plain: PlainHash,
+        cipher: Option<blake3::Hasher>,
+    ) -> Result<Pool> {
+        let seg = dk.segment_size;
+        let (free_tx, free) = channel();
+        let mut pool = Pool {
+            jobs: Vec::new(),
+            results: Vec::new(),
+            workers: Vec::new(),
+            to_cipher: None,
+            cipher: None,
+            free,
+            free_tx,
+            submitted: 0,
+            collected: 0,
+        };
+        for t in 0..threads.max(1) {
+            let (job_tx, job_rx) = channel::<Batch>();
+            let (res_tx, res_rx) = channel::<Batch>();
+            let dk = Arc::clone(dk);
+            let handle = std::thread::Builder::new()
+                .name(format!("cryptpack-seal-{t}"))
+                .spawn(move || {
+                    while let Ok(mut b) = job_rx.recv() {
+                        b.result = seal_batch(&dk, &mut b, plain, None);
+                        if res_tx.send(b).is_err() {
+                            break;
+                        }
+                    }
+                })?;
+            pool.jobs.push(job_tx);
+            pool.results.push(res_rx);
+            pool.workers.push(handle);
+        }
+        if let Some(mut hasher) = cipher {
+            let (tx, rx) = channel::<Batch>();
+            let free_tx = pool.free_tx.clone();
+            let handle = std::thread::Builder::new()
+                .name("cryptpack-hash".into())
+                .spawn(move || {
+                    while let Ok(b) = rx.recv() {
+                        hasher.update(b.sealed(seg));
+                        // The receiver is gone only when the encryptor is being dropped.
+                        let _ = free_tx.send(b);
+                    }
+                    hasher
+                })?;
+            pool.to_cipher = Some(tx);
+            pool.cipher = Some(handle);
+        }
+        Ok(pool)
+    }
+
+    /// Hands a placed batch to the next worker.
+    pub(crate) fn submit(&mut self, b: Batch) -> Result<()> {
+        let w = (self.submitted % self.jobs.len() as u64) as usize;
+        self.jobs[w].send(b).map_err(|_| worker_died())?;
+        self.submitted += 1;
+        Ok(())
+    }
+
+    /// Batches handed out and not collected yet.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.submitted - self.collected
+    }
+
+    /// The next sealed batch in order: waits for it when `wait`, else `None` when it is
+    /// not ready. `None` also when nothing is in flight.
+    pub(crate) fn next(&mut self, wait: bool) -> Result<Option<Batch>> {
+        if self.in_flight() == 0 {
+            return Ok(None);
+        }
+        let rx = &self.results[(self.collected % self.results.len() as u64) as usize];
+        let b = if wait {
+            rx.recv().map_err(|_| worker_died())?
+        } else {
+            match rx.try_recv() {
+                Ok(b) => b,
+                Err(TryRecvError::Empty) => return Ok(None),
+                Err(TryRecvError::Disconnected) => return Err(worker_died()),
+            }
+        };
+        self.collected += 1;
+        Ok(Some(b))
+    }
+
+    /// Passes a written batch on to the pack hash (or straight back to the free list).
+    pub(crate) fn recycle(&mut self, b: Batch) -> Result<()> {
+        match &self.to_cipher {
+            Some(tx) => tx.send(b).map_err(|_| worker_died()),
+            // Our own receiver is alive as long as `self`: this cannot fail.
+            None => self.free_tx.send(b).map_err(|_| worker_died()),
+        }
+    }
+
+    /// A free batch, reset, waiting for one when `wait`.
+    pub(crate) fn free_batch(&mut self, wait: bool) -> Result<Option<Batch>> {
+        let b = if wait {
+            Some(self.free.recv().map_err(|_| worker_died())?)
+        } else {
+            self.free.try_recv().ok()
+        };
+        Ok(b.map(|mut b| {
+            b.reset();
+            b
+        }))
+    }
+
+    /// Stops the threads (everything collected must have been recycled) and returns the
+    /// pack hasher, when there is one.
+    pub(crate) fn finish(mut self) -> Result<Option<blake3::Hasher>> {
+        self.to_cipher = None;
+        let hasher = match self.cipher.take() {
+            Some(h) => Some(h.join().map_err(|_| worker_died())?),
+            None => None,
+        };
+        self.jobs.clear();
+        for w in std::mem::take(&mut self.workers) {
+            w.join().map_err(|_| worker_died())?;
+        }
+        Ok(hasher)
+    }
+}
+
+impl Drop for Pool {
+    /// Closing the channels stops every thread after its current batch; they are joined
+    /// so that no thread outlives the encryptor.
+    fn drop(&mut self) {
+        self.to_cipher = None;
+        self.jobs.clear();
+        if let Some(h) = self.cipher.take() {
+            let _ = h.join();
+        }
+        for w in std::mem::take(&mut self.workers) {
+            let _ = w.join();
+        }
+    }
+}
