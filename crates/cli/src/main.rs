@@ -41,7 +41,8 @@ pub enum Command {
     /// Encrypt staged files into packs (plaintext removed once each pack is durable).
     Pack(cmd::backup::NoArgs),
     /// Write packs to tapes from the library (LTFS), with a catalog snapshot per tape.
-    Write(cmd::backup::NoArgs),
+    /// With `--to s3://bucket/prefix`: to an object store instead.
+    Write(cmd::backup::WriteArgs),
     /// get, pack and write, one after the other.
     Run(cmd::backup::NoArgs),
     /// Read packs back from tape: ciphertext hashes, or decrypt and authenticate.

@@ -23,6 +23,16 @@ pub struct GetArgs {
 #[derive(Debug, Args)]
 pub struct NoArgs {}
 
+/// Arguments of `tapebackup write`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Write the pending packs to this object store (`s3://bucket/prefix`) instead of
+    /// tape. Endpoint and credentials: the config's `[store]` section or the environment
+    /// (`TAPEBACKUP_S3_*`, `AWS_*`), never the command line.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub to: Option<String>,
+}
+
 fn print_get(r: &workflow::GetReport, dry: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     if dry {
         writeln!(
@@ -124,9 +134,24 @@ fn print_write(r: &workflow::WriteReport, out: &mut dyn Write) -> anyhow::Result
 }
 
 /// Runs `write`.
-pub fn write(_args: &NoArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn write(args: &WriteArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = config(ctx)?;
     let mut cat = workflow::open_catalog(&config)?;
+    if let Some(to) = &args.to {
+        let target: workflow::object::ObjectTarget = to.parse()?;
+        let p = CliProgress::new(ctx);
+        let r = workflow::object::write_to(&config, &mut cat, &target, &p, workflow::no_cancel())?;
+        drop(p);
+        if ctx.json {
+            return json(out, &r);
+        }
+        writeln!(
+            out,
+            "wrote {} pack(s), {} bytes to {}",
+            r.packs, r.bytes, r.target
+        )?;
+        return Ok(());
+    }
     let key = workflow::unlock_key(&config)?;
     let p = CliProgress::new(ctx);
     let r = workflow::write(&config, &mut cat, &key, &p, workflow::no_cancel())?;

@@ -20,6 +20,7 @@ use crate::output::Context;
 mod archive;
 mod config;
 mod manifest;
+mod records;
 mod script;
 
 use manifest::{Manifest, now};

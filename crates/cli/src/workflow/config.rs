@@ -84,6 +84,14 @@ pub struct ConfigFile {
     /// Sources to back up.
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    /// `[store]`: the object store for `write --to s3://…` and the BackupPC archive host
+    /// (docs/backuppc.md); unset keys come from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<super::object::StoreConfig>,
+    /// `[backuppc]`: the BackupPC archive host's settings (read by `tapebackup backuppc`),
+    /// so one file can configure both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backuppc: Option<super::object::BackuppcConfig>,
 }
 
 fn default_catalog() -> PathBuf {
@@ -505,6 +513,8 @@ pub fn init(dir: &Path, options: &InitOptions) -> anyhow::Result<Config> {
         tapes: TapesConfig::default(),
         run: RunConfig::default(),
         sources: options.sources.clone(),
+        store: None,
+        backuppc: None,
     };
     let key_path = dir.join(&file.key.file);
     if key_path.exists() {

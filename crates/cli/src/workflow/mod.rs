@@ -16,6 +16,7 @@ use std::sync::atomic::AtomicBool;
 
 pub mod config;
 pub mod get;
+pub mod object;
 pub mod pack;
 pub mod restore;
 pub mod tape;

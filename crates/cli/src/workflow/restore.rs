@@ -121,6 +121,13 @@ pub fn restore(
         dest_of(&options.to, f)?;
     }
     std::fs::create_dir_all(&options.to)?;
+    // Packs on object-store volumes first (no library needed); the tape runs remain.
+    let Some(plan) = super::object::restore_objects(
+        config, cat, key, job, plan, &options.to, &mut report, progress, cancel,
+    )?
+    else {
+        return Ok(report);
+    };
     let mut lib = open_library(config)?;
     // Say every cartridge to insert at once.
     let inv = lib.changer().inventory()?;
@@ -234,7 +241,7 @@ pub fn restore(
 /// Decrypts one pack stream and restores its files (sorted by offset; files with the
 /// same content are copies of the first one restored).
 #[allow(clippy::too_many_arguments)]
-fn restore_pack(
+pub(crate) fn restore_pack(
     cat: &mut Catalog,
     key: &Unlocked,
     job: JobId,

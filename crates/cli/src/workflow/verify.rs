@@ -76,6 +76,17 @@ pub fn verify(
         decrypted: key.is_some(),
         ..VerifyReport::default()
     };
+    if options.tape.is_none() {
+        super::object::verify_objects(
+            config,
+            cat,
+            key,
+            options.sample_percent,
+            &mut report,
+            progress,
+            cancel,
+        )?;
+    }
     if volumes.is_empty() {
         return Ok(report);
     }

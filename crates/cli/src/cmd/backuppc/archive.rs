@@ -24,6 +24,7 @@ use super::config::{Compression, SealWith, Settings};
 use super::manifest::{
     ChunkRecord, FORMAT, Journal, Manifest, Params, archive_dir, chunk_key, now,
 };
+use super::records::Recorder;
 
 /// What we use of the 11 arguments BackupPC passes to `ArchiveClientCmd` (`$splitpath`,
 /// `$parpath`, `$archiveloc` and `$parfile` are not needed: we cut the stream ourselves, the
@@ -310,10 +311,18 @@ pub fn run(
     let manifest_key = format!("{dir}/manifest.json");
     let journal_key = format!("{dir}/journal.json");
 
+    let mut recorder = Recorder::open(
+        settings,
+        &args.host,
+        args.backup,
+        &params.key_id,
+        &params.extension,
+    )?;
     match store.get(&manifest_key) {
         Ok(bytes) => {
             let m: Manifest = serde_json::from_slice(&bytes)
                 .with_context(|| format!("parsing {manifest_key}"))?;
+            recorder.backfill(&m)?;
             writeln!(
                 log,
                 "archive of {} #{} is already complete ({} chunks); nothing to do",
@@ -343,38 +352,102 @@ pub fn run(
         chunks: vec![],
         started,
     };
-    if let Ok(bytes) = store.get(&journal_key)
-        && let Ok(old) = serde_json::from_slice::<Journal>(&bytes)
-        && old.params == params
-    {
-        journal.started = old.started;
+    // Two records of an earlier run: the catalog's (the job's resume state) and the
+    // bucket's journal.json; the one with more chunks still in the store wins.
+    let from_bucket = match store.get(&journal_key) {
+        Ok(bytes) => serde_json::from_slice::<Journal>(&bytes).ok(),
+        Err(_) => None,
+    };
+    let candidates = [
+        ("the catalog", recorder.journal()?),
+        ("the bucket's journal", from_bucket),
+    ];
+    let mut best: Option<(&str, Journal)> = None;
+    for (from, old) in candidates {
+        let Some(old) = old.filter(|j| j.params == params) else {
+            continue;
+        };
+        let mut kept = Journal {
+            chunks: vec![],
+            ..old.clone()
+        };
         for c in old.chunks {
             if existing.get(&c.key) != Some(&c.size) {
                 break;
             }
-            journal.chunks.push(c);
+            kept.chunks.push(c);
         }
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| kept.chunks.len() > b.chunks.len())
+        {
+            best = Some((from, kept));
+        }
+    }
+    if let Some((from, old)) = best {
+        journal.started = old.started;
+        journal.chunks = old.chunks;
         if !journal.chunks.is_empty() {
             writeln!(
                 log,
-                "resuming: {} chunk(s) of an earlier run are in the store; checking them against the stream",
+                "resuming: {} chunk(s) of an earlier run (recorded in {from}) are in the store; checking them against the stream",
                 journal.chunks.len()
             )?;
         }
     }
+    recorder.start(&journal, &store.location())?;
+    let result = archive(
+        args,
+        settings,
+        &compressor,
+        &sealer,
+        params,
+        &dir,
+        chunk_size,
+        journal,
+        existing,
+        &mut recorder,
+        log,
+        cancel,
+    );
+    recorder.finish(result.as_ref())?;
+    result
+}
+
+/// Archives the stream into the store after the resume point is known: passes until one
+/// completes, a HEAD check of every chunk, stale chunks removed, the manifest written.
+#[allow(clippy::too_many_arguments, reason = "one internal call site")]
+fn archive(
+    args: &BackupPcArgs,
+    settings: &Settings,
+    compressor: &[String],
+    sealer: &Sealer,
+    params: Params,
+    dir: &str,
+    chunk_size: u64,
+    mut journal: Journal,
+    existing: std::collections::HashMap<String, u64>,
+    recorder: &mut Recorder,
+    log: &mut dyn Write,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Manifest> {
+    let store = settings.store.as_ref();
+    let manifest_key = format!("{dir}/manifest.json");
+    let journal_key = format!("{dir}/journal.json");
 
     let mut trusted = journal.chunks.len();
     let (chunks, plain_size, stream_blake3) = loop {
         match pass(
             args,
-            &compressor,
+            compressor,
             store,
-            &sealer,
-            &dir,
+            sealer,
+            dir,
             chunk_size,
             &mut journal,
             &journal_key,
             trusted,
+            recorder,
             log,
             cancel,
         )? {
@@ -454,6 +527,7 @@ fn pass(
     journal: &mut Journal,
     journal_key: &str,
     trusted: usize,
+    recorder: &mut Recorder,
     log: &mut dyn Write,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Pass> {
@@ -566,6 +640,7 @@ fn pass(
                 journal,
                 journal_key,
                 store,
+                recorder,
                 log,
                 false,
             )?;
@@ -581,6 +656,7 @@ fn pass(
             journal,
             journal_key,
             store,
+            recorder,
             log,
             true,
         )?;
@@ -619,6 +695,7 @@ fn collect(
     journal: &mut Journal,
     journal_key: &str,
     store: &dyn Store,
+    recorder: &mut Recorder,
     log: &mut dyn Write,
     all: bool,
 ) -> anyhow::Result<()> {
@@ -663,10 +740,24 @@ fn collect(
             "chunk {index}: {} bytes -> {} ({} part(s), sha256 {})",
             rec.size, rec.key, up.parts, rec.sha256
         )?;
+        // What landed: the size by HEAD (the content's SHA-256 was computed on the way
+        // out); only then is the chunk recorded, in the bucket's journal and the catalog.
+        let info = store
+            .head(&rec.key)
+            .with_context(|| format!("checking chunk {index} after upload"))?;
+        if info.size != rec.size {
+            return Err(cloud::Error::SizeMismatch {
+                key: rec.key.clone(),
+                expected: rec.size,
+                actual: info.size,
+            })
+            .with_context(|| format!("checking chunk {index} after upload"));
+        }
         chunks.push(rec.clone());
-        journal.chunks.push(rec);
+        journal.chunks.push(rec.clone());
         store
             .put(journal_key, &serde_json::to_vec(journal)?)
             .context("writing the journal")?;
+        recorder.chunk(&rec, journal)?;
     }
 }

@@ -7,53 +7,23 @@
 //! (`TAPEBACKUP_S3_SECRET_ACCESS_KEY`, `AWS_SECRET_ACCESS_KEY`); the cryptpack key from
 //! `key_file` (0600) or a passphrase from `passphrase_file` (0600). See docs/backuppc.md.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use cloud::{LocalStore, S3Config, S3Store, Secret, Store, TransferOptions};
+use cloud::Store;
 use serde::Deserialize;
+use tapebackup::workflow::object::{BackuppcConfig, StoreConfig};
 
 /// Default configuration file when neither `--store` nor `--config` is given.
 pub const DEFAULT_CONFIG: &str = "/etc/tapebackup/config.toml";
 
 #[derive(Debug, Deserialize)]
 struct FileConfig {
-    store: StoreSection,
+    /// The catalog (relative to the file's directory; default `catalog.db` next to it).
+    catalog: Option<PathBuf>,
+    store: StoreConfig,
     #[serde(default)]
-    backuppc: BackuppcSection,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoreSection {
-    /// `s3` (default) or `local`.
-    kind: Option<String>,
-    endpoint: Option<String>,
-    region: Option<String>,
-    bucket: Option<String>,
-    prefix: Option<String>,
-    access_key_id: Option<String>,
-    secret_access_key_file: Option<PathBuf>,
-    allow_http: Option<bool>,
-    part_size: Option<String>,
-    concurrency: Option<usize>,
-    /// Retries per request (default 10).
-    retries: Option<usize>,
-    /// Give up retrying a request after this many seconds (default 180).
-    retry_timeout: Option<u64>,
-    /// Directory for `kind = "local"`.
-    path: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BackuppcSection {
-    key_file: Option<PathBuf>,
-    passphrase_file: Option<PathBuf>,
-    chunk_size: Option<String>,
-    compression: Option<String>,
-    prefix: Option<String>,
+    backuppc: BackuppcConfig,
 }
 
 /// How the chunks are compressed.
@@ -91,25 +61,14 @@ pub struct Settings {
     pub seal: Option<SealWith>,
     /// The file the settings came from.
     pub source: PathBuf,
+    /// The catalog the archives are recorded in.
+    pub catalog: PathBuf,
+    /// Bucket and prefix of the store: its volume in the catalog.
+    pub volume: (String, String),
 }
 
 fn parse_size(what: &str, s: &str) -> anyhow::Result<u64> {
     crate::cmd::crypt::parse_size(s).map_err(|e| anyhow::anyhow!("{what}: {e}"))
-}
-
-/// Reads a secret file, refusing one that others may read.
-pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        bail!(
-            "{} is readable by group or others (mode {:o}): chmod 600 it",
-            path.display(),
-            meta.permissions().mode() & 0o777
-        );
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text.lines().next().unwrap_or("").trim().to_string())
 }
 
 /// The configuration file to use: `--store`, else `--config`/`$TAPEBACKUP_CONFIG`, else the
@@ -131,57 +90,20 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
     })?;
     let file: FileConfig =
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let s = file.store;
-    let b = file.backuppc;
-    let mut transfer = TransferOptions::default();
-    if let Some(p) = &s.part_size {
-        transfer.part_size = parse_size("store.part_size", p)?;
-    }
-    if let Some(c) = s.concurrency {
-        transfer.concurrency = c;
-    }
-    let store: Box<dyn Store> = match s.kind.as_deref().unwrap_or("s3") {
-        "local" => {
-            let dir = s
-                .path
-                .clone()
-                .context("store.path is required for kind = \"local\"")?;
-            Box::new(LocalStore::new(&dir, transfer)?)
+    let base = path.parent().unwrap_or(Path::new("/"));
+    let resolve = |p: &Path| {
+        if p.is_relative() {
+            base.join(p)
+        } else {
+            p.to_path_buf()
         }
-        "s3" => {
-            let secret = match &s.secret_access_key_file {
-                Some(f) => read_secret_file(f)?,
-                None => String::new(),
-            };
-            let mut c = S3Config::new(
-                s.endpoint.clone().unwrap_or_default(),
-                s.region.clone().unwrap_or_default(),
-                s.bucket.clone().unwrap_or_default(),
-                s.access_key_id.clone().unwrap_or_default(),
-                Secret::new(secret),
-            );
-            c.prefix = s.prefix.clone().unwrap_or_default();
-            c.transfer = transfer;
-            if let Some(r) = s.retries {
-                c.retry.max_retries = r;
-            }
-            if let Some(t) = s.retry_timeout {
-                c.retry.timeout = std::time::Duration::from_secs(t);
-            }
-            c = c.fill_from_env();
-            if let Some(h) = s.allow_http {
-                c.allow_http = h;
-            }
-            if c.region.is_empty() {
-                c.region = "us-east-1".into();
-            }
-            Box::new(S3Store::new(&c)?)
-        }
-        other => bail!("store.kind must be \"s3\" or \"local\", not {other:?}"),
     };
+    let opened = file.store.open(base)?;
+    let b = file.backuppc;
+    let catalog = resolve(file.catalog.as_deref().unwrap_or(Path::new("catalog.db")));
     let seal = match (&b.key_file, &b.passphrase_file) {
-        (Some(k), None) => Some(SealWith::Key(k.clone())),
-        (None, Some(p)) => Some(SealWith::Passphrase(p.clone())),
+        (Some(k), None) => Some(SealWith::Key(resolve(k))),
+        (None, Some(p)) => Some(SealWith::Passphrase(resolve(p))),
         (None, None) => None,
         (Some(_), Some(_)) => bail!("backuppc: set key_file or passphrase_file, not both"),
     };
@@ -201,11 +123,13 @@ pub fn load(path: &Path) -> anyhow::Result<Settings> {
     let prefix = b.prefix.unwrap_or_else(|| "backuppc".into());
     cloud::validate_key(&prefix).context("backuppc.prefix")?;
     Ok(Settings {
-        store,
+        store: opened.store,
         prefix,
         chunk_size,
         compression,
         seal,
         source: path.to_path_buf(),
+        catalog,
+        volume: (opened.bucket, opened.prefix),
     })
 }
