@@ -88,8 +88,8 @@ pub use sgio::SgDevice;
 pub use st::{BlockLimits, StDrive, StOptions, decode_block_limits, read_block_limits_cdb};
 pub use transport::{Completion, DataDirection, ScsiTransport, status};
 pub use vtl::{
-    CartridgeFaults, CartridgeOptions, CartridgeState, DriveFaults, DriveState, FaultOp,
-    LibraryOptions, LibraryState, MediumErrorFault, Occupant, SavedPosition, SmcEmulator, TcConf,
-    VirtualDrive, VirtualLibrary, decode_attribute_file, decode_state, encode_attribute_file,
-    encode_state,
+    CartridgeFaults, CartridgeOptions, CartridgeState, DriveCapabilities, DriveFaults, DriveState,
+    FaultOp, LibraryOptions, LibraryState, MediumErrorFault, Occupant, SavedPosition, SmcEmulator,
+    TcConf, VirtualDrive, VirtualLibrary, decode_attribute_file, decode_state,
+    encode_attribute_file, encode_state,
 };

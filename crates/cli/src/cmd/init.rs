@@ -33,6 +33,13 @@ pub struct InitArgs {
     /// Virtual library: capacity of each cartridge (e.g. 256MiB).
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub capacity: u64,
+    /// Virtual library: drives that cannot partition (like LTO-4 or tgt): tapes get the raw
+    /// on-tape format.
+    #[arg(long)]
+    pub no_partitions: bool,
+    /// Virtual library: drives without READ POSITION / LOCATE (like tgt).
+    #[arg(long)]
+    pub no_locate: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -49,6 +56,8 @@ pub fn run(args: &InitArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Resul
     options.vtl.slots = args.slots;
     options.vtl.drives = args.drives;
     options.vtl.capacity = args.capacity;
+    options.vtl_capabilities.partitions = !args.no_partitions;
+    options.vtl_capabilities.locate = !args.no_locate;
     // Room after early warning for the rest of an LTFS record, the index and the catalog
     // snapshot, even on the small cartridges of a demo.
     options.vtl.reserve = Some((args.capacity / 16).max(4 << 20));

@@ -71,6 +71,19 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     {
         return Some(6); // tape device or library error (see exit.rs)
     }
+    if e.downcast_ref::<tapebackup::workflow::tape::LtfsUnsupported>()
+        .is_some()
+    {
+        return Some(6); // tape device or library error
+    }
+    if let Some(code) = raw_exit_code(e) {
+        return Some(code);
+    }
+    if e.downcast_ref::<tapebackup::workflow::restore::UnsafePath>()
+        .is_some()
+    {
+        return Some(crate::exit::USAGE);
+    }
     if e.downcast_ref::<tapebackup::workflow::restore::UnsafePath>()
         .is_some()
     {
@@ -98,4 +111,21 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
         });
     }
     None
+}
+
+/// Exit code of a raw-format error (also inside an I/O error from a tape file reader):
+/// drive failures 6, damaged or unexpected tape contents 10 (on-tape format error).
+fn raw_exit_code(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    use tapebackup::workflow::raw::RawError;
+    let r = e.downcast_ref::<RawError>().or_else(|| {
+        e.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<RawError>())
+    })?;
+    Some(match r {
+        RawError::Drive { .. } => 6,
+        RawError::Source(_) => crate::exit::IO,
+        RawError::Cancelled => crate::exit::OTHER,
+        _ => 10,
+    })
 }

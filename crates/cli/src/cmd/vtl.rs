@@ -83,6 +83,12 @@ struct CreateArgs {
     /// Blank cartridges to create (default: one per slot).
     #[arg(long)]
     cartridges: Option<usize>,
+    /// Drives that cannot partition (like LTO-4 and older, DAT, tgt).
+    #[arg(long)]
+    no_partitions: bool,
+    /// Drives without READ POSITION / LOCATE (like tgt).
+    #[arg(long)]
+    no_locate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +240,12 @@ fn create(a: &CreateArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<
     };
     let lib = VirtualLibrary::create(&a.dir, &opts)
         .with_context(|| format!("creating a virtual library in {}", a.dir.display()))?;
+    if a.no_partitions || a.no_locate {
+        lib.set_capabilities(tape_scsi::DriveCapabilities {
+            partitions: !a.no_partitions,
+            locate: !a.no_locate,
+        })?;
+    }
     print_state(&lib, &lib.state()?, ctx, out)
 }
 

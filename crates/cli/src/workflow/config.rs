@@ -183,6 +183,9 @@ pub struct TapesConfig {
     /// partition), `ltfs` or `raw`. A tape already written keeps its format.
     #[serde(default)]
     pub format: TapeFormat,
+    /// Record size of raw-format tapes (4 KiB to 16 MiB).
+    #[serde(default = "default_block_size")]
+    pub block_size: Size,
     /// Read buffer between pack files and the drive.
     #[serde(default = "default_buffer")]
     pub buffer: Size,
@@ -207,6 +210,9 @@ pub enum TapeFormat {
 fn default_pool() -> String {
     "default".into()
 }
+fn default_block_size() -> Size {
+    Size(256 << 10)
+}
 fn default_buffer() -> Size {
     Size(64 << 20)
 }
@@ -223,6 +229,7 @@ impl Default for TapesConfig {
             drive: 0,
             drives: Vec::new(),
             format: TapeFormat::Auto,
+            block_size: default_block_size(),
             buffer: default_buffer(),
             copies: default_copies(),
         }
@@ -464,6 +471,8 @@ pub struct InitOptions {
     pub virtual_library: bool,
     /// Virtual library shape.
     pub vtl: tape_scsi::LibraryOptions,
+    /// What the virtual drives can do (switch partitioning off to get raw-format tapes).
+    pub vtl_capabilities: tape_scsi::DriveCapabilities,
     /// Sources to put in the config.
     pub sources: Vec<SourceConfig>,
 }
@@ -480,6 +489,7 @@ impl Default for InitOptions {
                 capacity: 256 << 20,
                 ..tape_scsi::LibraryOptions::default()
             },
+            vtl_capabilities: tape_scsi::DriveCapabilities::default(),
             sources: Vec::new(),
         }
     }
@@ -545,7 +555,10 @@ pub fn init(dir: &Path, options: &InitOptions) -> anyhow::Result<Config> {
     if let LibraryConfig::Virtual { dir: vdir } = &config.file.library
         && !vdir.join("library.json").exists()
     {
-        tape_scsi::VirtualLibrary::create(vdir, &options.vtl)?;
+        let lib = tape_scsi::VirtualLibrary::create(vdir, &options.vtl)?;
+        if !options.vtl_capabilities.is_default() {
+            lib.set_capabilities(options.vtl_capabilities)?;
+        }
     }
     std::fs::rename(&tmp, &config_path)?;
     Config::load(&config_path)

@@ -18,6 +18,7 @@ pub mod config;
 pub mod get;
 pub mod object;
 pub mod pack;
+pub mod raw;
 pub mod restore;
 pub mod tape;
 pub mod verify;
@@ -26,7 +27,7 @@ pub use config::{Config, ConfigFile, InitOptions, init, unlock_key};
 pub use get::{GetOptions, GetReport, get};
 pub use pack::{PackReport, pack};
 pub use restore::{RestoreOptions, RestoreReport, restore};
-pub use tape::{WriteReport, write};
+pub use tape::{CatalogFeed, PackFeed, WriteReport, write, write_from};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 
 /// Progress of the workflow's long steps. The CLI implements it with log lines or bars;
@@ -56,6 +57,12 @@ impl Progress for Silent {
 pub(crate) struct Adapt<'a>(pub &'a dyn Progress);
 
 impl cryptpack::Progress for Adapt<'_> {
+    fn advance(&self, bytes: u64) {
+        self.0.advance(bytes);
+    }
+}
+
+impl raw::RawProgress for Adapt<'_> {
     fn advance(&self, bytes: u64) {
         self.0.advance(bytes);
     }

@@ -10,12 +10,12 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context as _, bail};
 use catalog::{
-    Catalog, JobId, JobOutcome, PackFormat, Position, RestoreFile, RestoreQuery, Timestamp,
+    Catalog, JobId, JobOutcome, PackFormat, RestoreFile, RestoreQuery, Timestamp,
     VersionSelector,
 };
 
 use super::config::Unlocked;
-use super::tape::{MissingCartridge, empty_drive, load_barcode, open_library};
+use super::tape::{MissingCartridge, TapeReader, empty_drive, load_barcode, open_library};
 use super::{Config, Progress};
 
 /// Options for [`restore`].
@@ -151,18 +151,11 @@ pub fn restore(
     for run in &plan.runs {
         let mut drive = load_barcode(&mut lib, drive_no, &run.label, progress)?;
         report.tapes.push(run.label.clone());
-        let mut volume = ltfs::Volume::open(&mut *drive)
-            .with_context(|| format!("reading the LTFS volume on {}", run.label))?;
+        let mut tape = TapeReader::open(cat, run.volume, &run.label, &mut *drive)?;
         for read in &run.reads {
             if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                 bail!("cancelled; resume with `tapebackup restore --resume {job}`");
             }
-            let Position::LtfsFile { name, .. } = &read.position else {
-                bail!(
-                    "pack {} is at a position this version cannot read",
-                    read.pack_name
-                );
-            };
             if read.format != PackFormat::Cryptpack {
                 bail!(
                     "pack {} is in the {} format, which this version does not restore",
@@ -170,9 +163,9 @@ pub fn restore(
                     read.format
                 );
             }
-            let mut reader = volume
-                .open_file(name)
-                .with_context(|| format!("{}: {name}", run.label))?;
+            let mut reader = tape
+                .open_pack(&read.position, &read.pack_name, read.part.offset)
+                .with_context(|| format!("pack {} on {}", read.pack_name, run.label))?;
             if read.part.count > 1 {
                 let entry = match spans.entry(read.pack.get()) {
                     std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
@@ -220,7 +213,7 @@ pub fn restore(
                 .with_context(|| format!("pack {} on {}", read.pack_name, run.label))?;
             }
         }
-        drop(volume);
+        drop(tape);
         drive.unload()?;
         drop(drive);
         empty_drive(&mut lib, drive_no)?;

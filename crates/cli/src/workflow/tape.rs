@@ -22,9 +22,10 @@ use catalog::{
 };
 use tape_scsi::{ElementType, Library, ReadOutcome, TapeDrive};
 
+use super::config::TapeFormat;
 use super::config::Unlocked;
 use super::pack::{pack_path, repair_pending};
-use super::{Adapt, Config, Progress};
+use super::{Adapt, Config, Progress, raw};
 
 /// Directory on each tape holding the packs.
 pub const PACK_DIR: &str = "tapebackup/packs";
@@ -512,8 +513,44 @@ fn choose_tape(
     Ok(None)
 }
 
-/// One tape session: open or format, write packs until done or early warning, snapshot,
-/// finish.
+/// Prefix of the catalog's `ltfs_uuid` field for a raw-format volume: `raw:<label uuid>`
+/// (the catalog has no format column; docs/RAW-FORMAT.md).
+pub const RAW_UUID_PREFIX: &str = "raw:";
+
+/// The raw label UUID of a tape the catalog knows as a raw-format volume.
+pub fn raw_volume_uuid(medium: &Medium) -> Option<&str> {
+    match medium {
+        Medium::Tape {
+            ltfs_uuid: Some(u), ..
+        } => u.strip_prefix(RAW_UUID_PREFIX),
+        _ => None,
+    }
+}
+
+/// Error when `tapes.format = "ltfs"` meets a drive that cannot make two partitions.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{barcode}: the drive cannot partition the medium, so it cannot hold LTFS; set \
+     tapes.format = \"auto\" (or \"raw\") to use the raw on-tape format on this drive"
+)]
+pub struct LtfsUnsupported {
+    /// The tape's barcode.
+    pub barcode: String,
+}
+
+fn cannot_partition(e: &ltfs::Error) -> bool {
+    matches!(
+        e,
+        ltfs::Error::Drive {
+            source: tape_scsi::Error::Unsupported { .. },
+            ..
+        }
+    )
+}
+
+/// One tape session: open or format (LTFS, or raw when the drive cannot partition or the
+/// config says so), write packs until the feed is exhausted or early warning, snapshot,
+/// unload.
 ///
 /// Starts with `first` and then takes packs from the feed until it is exhausted (or another
 /// drive failed, or the tape filled up). Returns the rest of a pack cut at early warning.
@@ -526,7 +563,7 @@ fn session(
     first: Pending,
     report: &mut WriteReport,
 ) -> anyhow::Result<Option<Pending>> {
-    let (config, key, progress, cancel, job) = (sh.config, sh.key, sh.progress, sh.cancel, sh.job);
+    let (config, progress) = (sh.config, sh.progress);
     let pool = config.file.tapes.pool.clone();
     let now = Timestamp::now();
     let known = volume.map(|v| cat.read().volume(v)).transpose()?;
@@ -534,51 +571,272 @@ fn session(
     if drive.status()?.write_protected {
         bail!("{barcode} is write protected");
     }
-    let vol = if fresh {
-        progress.message(&format!("formatting {barcode} (LTFS)"));
-        let partitions = drive.partition_count().unwrap_or(1);
-        let volume = ltfs::Volume::format(&mut *drive, &ltfs::FormatOptions::new(barcode))
-            .with_context(|| {
-                format!(
-                    "formatting {barcode} as LTFS (the medium had {partitions} partition(s);                      drives that cannot make two need the raw on-tape format, which this                      version does not have)"
-                )
-            })?;
-        let uuid = volume.label().volume_uuid.clone();
-        let id = cat.write(|tx| {
-            let id = volume_id_or(tx, barcode, &pool, now)?;
-            tx.set_ltfs_uuid(id, &uuid)?;
-            tx.set_volume_state(id, VolumeState::Appendable, now)?;
-            Ok::<_, catalog::Error>(id)
-        })?;
-        report.formatted.push(barcode.to_owned());
-        (volume, id)
+    let carry = if fresh {
+        let mode = config.file.tapes.format;
+        if mode == TapeFormat::Raw {
+            raw_session(sh, cat, &mut *drive, barcode, None, first, report)?
+        } else {
+            progress.message(&format!("formatting {barcode} (LTFS)"));
+            let formatted = ltfs::Volume::format(&mut *drive, &ltfs::FormatOptions::new(barcode));
+            match formatted {
+                Ok(volume) => {
+                    let uuid = volume.label().volume_uuid.clone();
+                    let id = cat.write(|tx| {
+                        let id = volume_id_or(tx, barcode, &pool, now)?;
+                        tx.set_ltfs_uuid(id, &uuid)?;
+                        tx.set_volume_state(id, VolumeState::Appendable, now)?;
+                        Ok::<_, catalog::Error>(id)
+                    })?;
+                    report.formatted.push(barcode.to_owned());
+                    ltfs_session(sh, cat, volume, id, barcode, first, report)?
+                }
+                Err(e) if cannot_partition(&e) && mode == TapeFormat::Auto => {
+                    progress.message(&format!(
+                        "{barcode}: the drive cannot partition: using the raw on-tape format"
+                    ));
+                    raw_session(sh, cat, &mut *drive, barcode, None, first, report)?
+                }
+                Err(e) if cannot_partition(&e) => {
+                    return Err(anyhow::Error::new(e).context(LtfsUnsupported {
+                        barcode: barcode.to_owned(),
+                    }));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("formatting {barcode} as LTFS"));
+                }
+            }
+        }
     } else {
-        let v = known.as_ref().map(|v| v.id);
-        let Some(id) = v else {
+        let Some(known) = known else {
             bail!("internal: no volume")
         };
-        let mut volume = ltfs::Volume::open(&mut *drive)?;
-        if let Some(Medium::Tape {
-            ltfs_uuid: Some(u), ..
-        }) = known.as_ref().map(|v| &v.medium)
-            && *u != volume.label().volume_uuid
-        {
-            bail!(
-                "wrong cartridge: {barcode} holds LTFS volume {} but the catalog knows it as {u}",
-                volume.label().volume_uuid
-            );
+        if let Some(uuid) = raw_volume_uuid(&known.medium) {
+            let uuid = uuid.to_owned();
+            raw_session(
+                sh,
+                cat,
+                &mut *drive,
+                barcode,
+                Some((known.id, uuid)),
+                first,
+                report,
+            )?
+        } else {
+            let mut volume = ltfs::Volume::open(&mut *drive)?;
+            if let Medium::Tape {
+                ltfs_uuid: Some(u), ..
+            } = &known.medium
+                && *u != volume.label().volume_uuid
+            {
+                bail!(
+                    "wrong cartridge: {barcode} holds LTFS volume {} but the catalog knows it \
+                     as {u}",
+                    volume.label().volume_uuid
+                );
+            }
+            if !volume.is_consistent() {
+                progress.message(&format!(
+                    "{barcode}: interrupted session found, rolling back to its last index"
+                ));
+                drop(volume);
+                ltfs::recover(&mut *drive, ltfs::Recovery::RollBack)?;
+                volume = ltfs::Volume::open(&mut *drive)?;
+            }
+            ltfs_session(sh, cat, volume, known.id, barcode, first, report)?
         }
-        if !volume.is_consistent() {
-            progress.message(&format!(
-                "{barcode}: interrupted session found, rolling back to its last index"
-            ));
-            drop(volume);
-            ltfs::recover(&mut *drive, ltfs::Recovery::RollBack)?;
-            volume = ltfs::Volume::open(&mut *drive)?;
-        }
-        (volume, id)
     };
-    let (volume, vol_id) = vol;
+    drive.unload()?;
+    Ok(carry)
+}
+
+/// Takes the next pack for a session: `next`, or one from the feed unless another drive
+/// failed. `None`: the session ends.
+fn take_next(sh: &Shared<'_>, next: &mut Option<Pending>) -> anyhow::Result<Option<Pending>> {
+    match next.take() {
+        Some(p) => Ok(Some(p)),
+        None if sh.failed.load(Ordering::Relaxed) => Ok(None),
+        None => next_pending(sh),
+    }
+}
+
+/// The locations of a pack whose last part was just written.
+fn locations_of(p: &Pending, job: catalog::JobId) -> Vec<NewLocation> {
+    let count = p.parts.len() as u32;
+    p.parts
+        .iter()
+        .enumerate()
+        .map(|(i, (vol, off, l, pos))| NewLocation {
+            pack: p.pack.id,
+            volume: *vol,
+            part: if count == 1 {
+                Part::whole(*l)
+            } else {
+                Part {
+                    index: i as u32,
+                    count,
+                    offset: *off,
+                    length: Some(*l),
+                }
+            },
+            position: pos.clone(),
+            job: Some(job),
+        })
+        .collect()
+}
+
+/// A raw-format session (docs/RAW-FORMAT.md): format (`volume` = None) or append after
+/// the last tape file; one tape file per pack (part), each location recorded in its own
+/// transaction right after the filemark that ends it; a catalog snapshot file at the end.
+/// Positions are tape file numbers (`Position::Tape { partition: 0, start_block: file }`).
+fn raw_session(
+    sh: &Shared<'_>,
+    cat: &mut Catalog,
+    drive: &mut dyn TapeDrive,
+    barcode: &str,
+    volume: Option<(VolumeId, String)>,
+    first: Pending,
+    report: &mut WriteReport,
+) -> anyhow::Result<Option<Pending>> {
+    let (config, progress, cancel, job) = (sh.config, sh.progress, sh.cancel, sh.job);
+    let (mut writer, vol_id) = match volume {
+        None => {
+            progress.message(&format!("formatting {barcode} (raw)"));
+            let label = raw::Label {
+                volume_uuid: uuid::Uuid::new_v4().hyphenated().to_string(),
+                barcode: barcode.to_owned(),
+                created_at: Timestamp::now().unix_seconds(),
+                writer: format!("tapebackup {}", env!("CARGO_PKG_VERSION")),
+                block_size: raw_block_size(config)?,
+            };
+            let uuid = format!("{RAW_UUID_PREFIX}{}", label.volume_uuid);
+            let writer = raw::RawWriter::format(drive, label)
+                .with_context(|| format!("writing the raw label on {barcode}"))?;
+            let pool = config.file.tapes.pool.clone();
+            let now = Timestamp::now();
+            let id = cat.write(|tx| {
+                let id = volume_id_or(tx, barcode, &pool, now)?;
+                tx.set_ltfs_uuid(id, &uuid)?;
+                tx.set_volume_state(id, VolumeState::Appendable, now)?;
+                Ok::<_, catalog::Error>(id)
+            })?;
+            report.formatted.push(barcode.to_owned());
+            (writer, id)
+        }
+        Some((id, uuid)) => {
+            let known_file = cat
+                .read()
+                .locations_on_volume(id)?
+                .iter()
+                .filter_map(|l| match l.position {
+                    Position::Tape { start_block, .. } => Some(start_block),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(1);
+            let writer = raw::RawWriter::append(drive, Some(&uuid), known_file)
+                .with_context(|| format!("finding the end of the raw volume on {barcode}"))?;
+            progress.message(&format!(
+                "{barcode}: appending at tape file {}",
+                writer.next_file()
+            ));
+            (writer, id)
+        }
+    };
+    let buffer = usize::try_from(config.file.tapes.buffer.0)
+        .unwrap_or(64 << 20)
+        .max(64 << 10);
+    let mut full = false;
+    let mut carry = None;
+    let mut next = Some(first);
+    while let Some(mut p) = take_next(sh, &mut next)? {
+        let path = pack_path(config, &p.pack.name);
+        let offset: u64 = p.parts.iter().map(|x| x.2).sum();
+        let file = std::fs::File::open(&path)?;
+        let len = file.metadata()?.len();
+        let mut src = BufReader::with_capacity(buffer.min(len as usize + 1), file);
+        if offset > 0 {
+            std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(offset))?;
+        }
+        progress.item(&p.pack.name, Some(len - offset.min(len)));
+        let kind = raw::FileKind::Pack {
+            pack_id: p.pack.id.get(),
+            name: p.pack.name.clone(),
+            pack_length: len,
+            offset,
+        };
+        let written = writer.write_file(
+            kind,
+            &mut src,
+            raw::OnEarlyWarning::Cut,
+            &Adapt(progress),
+            cancel,
+        )?;
+        report.bytes += written.length;
+        p.parts.push((
+            vol_id,
+            offset,
+            written.length,
+            Position::Tape {
+                partition: 0,
+                start_block: written.file,
+            },
+        ));
+        if written.complete {
+            record(cat, &locations_of(&p, job))?;
+            report.packs += 1;
+        } else {
+            carry = Some(p);
+        }
+        if written.early_warning {
+            progress.message(&format!("{barcode}: early warning, finishing the tape"));
+            full = true;
+            break;
+        }
+    }
+    if full {
+        cat.write(|tx| tx.mark_volume_full(vol_id, Timestamp::now()))?;
+        report.filled.push(barcode.to_owned());
+    }
+    let (_tmp, sealed) = seal_snapshot(config, cat, sh.key, cancel)?;
+    let length = std::fs::metadata(&sealed)?.len();
+    progress.message("writing the encrypted catalog snapshot");
+    writer.write_file(
+        raw::FileKind::Snapshot {
+            created_at: Timestamp::now().unix_seconds(),
+            length,
+        },
+        &mut BufReader::new(std::fs::File::open(&sealed)?),
+        raw::OnEarlyWarning::Finish,
+        &Adapt(progress),
+        cancel,
+    )?;
+    Ok(carry)
+}
+
+/// The configured raw block size, checked.
+fn raw_block_size(config: &Config) -> anyhow::Result<u32> {
+    let b = config.file.tapes.block_size.0;
+    match u32::try_from(b) {
+        Ok(b) if (raw::MIN_BLOCK_SIZE..=raw::MAX_BLOCK_SIZE).contains(&b) => Ok(b),
+        _ => bail!(
+            "tapes.block_size {b} must be between {} and {} bytes",
+            raw::MIN_BLOCK_SIZE,
+            raw::MAX_BLOCK_SIZE
+        ),
+    }
+}
+
+/// An LTFS session on an opened or freshly formatted volume.
+fn ltfs_session(
+    sh: &Shared<'_>,
+    cat: &mut Catalog,
+    volume: ltfs::Volume<'_>,
+    vol_id: VolumeId,
+    barcode: &str,
+    first: Pending,
+    report: &mut WriteReport,
+) -> anyhow::Result<Option<Pending>> {
+    let (config, key, progress, cancel, job) = (sh.config, sh.key, sh.progress, sh.cancel, sh.job);
     let mut writer = volume.into_writer(ltfs::WriterOptions::default())?;
     let buffer = usize::try_from(config.file.tapes.buffer.0)
         .unwrap_or(64 << 20)
@@ -589,15 +847,7 @@ fn session(
     let mut full = false;
     let mut carry = None;
     let mut next = Some(first);
-    loop {
-        let mut p = match next.take() {
-            Some(p) => p,
-            None if sh.failed.load(Ordering::Relaxed) => break,
-            None => match next_pending(sh)? {
-                Some(p) => p,
-                None => break,
-            },
-        };
+    while let Some(mut p) = take_next(sh, &mut next)? {
         let name = format!("{PACK_DIR}/{}", p.pack.name);
         let path = pack_path(config, &p.pack.name);
         let offset: u64 = p.parts.iter().map(|x| x.2).sum();
@@ -624,25 +874,7 @@ fn session(
         };
         p.parts.push((vol_id, offset, written.length, position));
         if written.complete {
-            let count = p.parts.len() as u32;
-            for (i, (vol, off, l, pos)) in p.parts.iter().enumerate() {
-                unrecorded.push(NewLocation {
-                    pack: p.pack.id,
-                    volume: *vol,
-                    part: if count == 1 {
-                        Part::whole(*l)
-                    } else {
-                        Part {
-                            index: i as u32,
-                            count,
-                            offset: *off,
-                            length: Some(*l),
-                        }
-                    },
-                    position: pos.clone(),
-                    job: Some(job),
-                });
-            }
+            unrecorded.extend(locations_of(&p, job));
             report.packs += 1;
         } else {
             // Cut at early warning: the rest goes to the next tape.
@@ -668,7 +900,6 @@ fn session(
     }
     write_snapshot(config, cat, key, &mut writer, progress, cancel)?;
     writer.finish()?;
-    drive.unload()?;
     Ok(carry)
 }
 
@@ -707,15 +938,14 @@ fn record(cat: &mut Catalog, locs: &[NewLocation]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes an encrypted snapshot of the catalog onto the tape being written.
-fn write_snapshot(
+/// Takes a snapshot of the catalog and encrypts it into a temporary file (removed with the
+/// returned directory).
+fn seal_snapshot(
     config: &Config,
     cat: &Catalog,
     key: &Unlocked,
-    writer: &mut ltfs::VolumeWriter<'_>,
-    progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(tempfile::TempDir, std::path::PathBuf)> {
     let tmp = tempfile::Builder::new()
         .prefix(".snapshot-")
         .tempdir_in(&config.file.packs)?;
@@ -734,6 +964,20 @@ fn write_snapshot(
     )?;
     std::io::Write::flush(&mut w)?;
     drop(w);
+    std::fs::remove_file(&plain)?;
+    Ok((tmp, sealed))
+}
+
+/// Writes an encrypted snapshot of the catalog onto the LTFS tape being written.
+fn write_snapshot(
+    config: &Config,
+    cat: &Catalog,
+    key: &Unlocked,
+    writer: &mut ltfs::VolumeWriter<'_>,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<()> {
+    let (_tmp, sealed) = seal_snapshot(config, cat, key, cancel)?;
     let name = format!(
         "{SNAPSHOT_DIR}/catalog-{}.tbpack",
         Timestamp::now().unix_seconds()
@@ -754,4 +998,95 @@ pub fn pack_label(cat: &Catalog, id: PackId) -> String {
         .pack(id)
         .map(|p| p.name)
         .unwrap_or_else(|_| id.to_string())
+}
+
+/// A loaded tape opened for reading in its on-tape format (the catalog says which).
+pub enum TapeReader<'d> {
+    /// An LTFS volume.
+    Ltfs(Box<ltfs::Volume<'d>>),
+    /// A raw-format volume (docs/RAW-FORMAT.md).
+    Raw(raw::RawReader<'d>),
+}
+
+impl<'d> TapeReader<'d> {
+    /// Opens the tape in `drive` as the catalog's `volume` (barcode `label`) says: raw when
+    /// its UUID field is `raw:<uuid>` (checked against the tape's label), else LTFS.
+    pub fn open(
+        cat: &Catalog,
+        volume: VolumeId,
+        label: &str,
+        drive: &'d mut dyn TapeDrive,
+    ) -> anyhow::Result<TapeReader<'d>> {
+        let v = cat.read().volume(volume)?;
+        if let Some(uuid) = raw_volume_uuid(&v.medium) {
+            let r = raw::RawReader::open(drive)
+                .with_context(|| format!("reading the raw label on {label}"))?;
+            if r.label().volume_uuid != uuid {
+                return Err(raw::RawError::WrongVolume {
+                    found: r.label().volume_uuid.clone(),
+                    expected: uuid.to_owned(),
+                })
+                .with_context(|| format!("wrong cartridge in the drive for {label}"));
+            }
+            Ok(TapeReader::Raw(r))
+        } else {
+            Ok(TapeReader::Ltfs(Box::new(
+                ltfs::Volume::open(drive)
+                    .with_context(|| format!("reading the LTFS volume on {label}"))?,
+            )))
+        }
+    }
+
+    /// A reader over the pack (part) at `position`. On a raw tape the file's header must
+    /// name `pack` at part offset `offset`, and the data is checked against the trailer
+    /// when read to its end.
+    pub fn open_pack(
+        &mut self,
+        position: &Position,
+        pack: &str,
+        offset: u64,
+    ) -> anyhow::Result<Box<dyn std::io::Read + '_>> {
+        match (self, position) {
+            (TapeReader::Ltfs(v), Position::LtfsFile { name, .. }) => Ok(Box::new(
+                v.open_file(name)
+                    .with_context(|| format!("LTFS file {name}"))?,
+            )),
+            (TapeReader::Raw(r), Position::Tape { start_block, .. }) => {
+                let file = *start_block;
+                let Some(h) = r.seek_file(file)? else {
+                    return Err(raw::RawError::Unexpected {
+                        file,
+                        reason: "the tape ends before it".into(),
+                    }
+                    .into());
+                };
+                match &h.kind {
+                    raw::FileKind::Pack {
+                        name, offset: o, ..
+                    } if name == pack && *o == offset => {}
+                    other => {
+                        return Err(raw::RawError::Unexpected {
+                            file,
+                            reason: format!(
+                                "expected pack {pack} at offset {offset}, found {other:?}"
+                            ),
+                        }
+                        .into());
+                    }
+                }
+                Ok(Box::new(r.data()))
+            }
+            (TapeReader::Ltfs(_), p) => bail!("position {p:?} is not an LTFS file"),
+            (TapeReader::Raw(_), p) => bail!("position {p:?} is not a raw tape file"),
+        }
+    }
+}
+
+impl std::fmt::Debug for TapeReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TapeReader::Ltfs(_) => f.write_str("TapeReader::Ltfs"),
+            TapeReader::Raw(r) => f.debug_tuple("TapeReader::Raw").field(r).finish(),
+        }
+    }
 }

@@ -4,14 +4,14 @@
 
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use catalog::{
     Catalog, JobKind, JobOutcome, JobProgress, Medium, NewVerification, Position, Timestamp,
     VerifyOutcome,
 };
 
 use super::config::Unlocked;
-use super::tape::{empty_drive, load_barcode, open_library};
+use super::tape::{TapeReader, empty_drive, load_barcode, open_library};
 use super::{Adapt, Config, Progress, digest};
 
 /// Options for [`verify`].
@@ -105,16 +105,27 @@ pub fn verify(
                 continue;
             }
             let mut drive = load_barcode(&mut lib, drive_no, &barcode, progress)?;
-            let mut volume = ltfs::Volume::open(&mut *drive)
-                .with_context(|| format!("reading the LTFS volume on {barcode}"))?;
+            let mut tape = TapeReader::open(cat, v.id, &barcode, &mut *drive)?;
             for loc in &locs {
                 let pack = cat.read().pack(loc.pack)?;
-                let Position::LtfsFile { name, .. } = &loc.position else {
+                if !matches!(
+                    loc.position,
+                    Position::LtfsFile { .. } | Position::Tape { .. }
+                ) {
                     continue;
-                };
+                }
                 progress.item(&pack.name, loc.part.length);
                 let (outcome, detail, bytes) =
-                    check_one(&mut volume, name, &pack, loc.part, key, progress, cancel);
+                    match tape.open_pack(&loc.position, &pack.name, loc.part.offset) {
+                        Err(e)
+                            if e.downcast_ref::<ltfs::Error>()
+                                .is_some_and(|e| matches!(e, ltfs::Error::NotFound { .. })) =>
+                        {
+                            (VerifyOutcome::Missing, Some(format!("{e:#}")), 0)
+                        }
+                        Err(e) => (VerifyOutcome::Unreadable, Some(format!("{e:#}")), 0),
+                        Ok(reader) => check_one(reader, &pack, loc.part, key, progress, cancel),
+                    };
                 report.checked += 1;
                 report.bytes += bytes;
                 if outcome == VerifyOutcome::Ok {
@@ -135,7 +146,7 @@ pub fn verify(
                 };
                 cat.write(|tx| tx.record_verification(&rec, Timestamp::now()))?;
             }
-            drop(volume);
+            drop(tape);
             drive.unload()?;
             drop(drive);
             empty_drive(&mut lib, drive_no)?;
@@ -166,25 +177,13 @@ pub fn verify(
 }
 
 fn check_one(
-    volume: &mut ltfs::Volume<'_>,
-    name: &str,
+    reader: impl std::io::Read,
     pack: &catalog::PackInfo,
     part: catalog::Part,
     key: Option<&Unlocked>,
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> (VerifyOutcome, Option<String>, u64) {
-    let reader = match volume.open_file(name) {
-        Ok(r) => r,
-        Err(ltfs::Error::NotFound { .. }) => {
-            return (
-                VerifyOutcome::Missing,
-                Some(format!("{name} not on the volume")),
-                0,
-            );
-        }
-        Err(e) => return (VerifyOutcome::Unreadable, Some(e.to_string()), 0),
-    };
     if part.count > 1 {
         // One part of a spanning pack: only its length can be checked alone.
         let (n, _) = match cryptpack::ciphertext_hash(reader, &Adapt(progress), cancel) {

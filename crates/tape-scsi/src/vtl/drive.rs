@@ -92,6 +92,7 @@ pub struct VirtualDrive {
     link: Option<LibraryLink>,
     drive_faults: DriveFaults,
     cart_faults: CartridgeFaults,
+    capabilities: super::state::DriveCapabilities,
     media: Option<Media>,
     block_size: u32,
     locked: bool,
@@ -123,6 +124,7 @@ impl VirtualDrive {
             link: None,
             drive_faults: DriveFaults::default(),
             cart_faults: CartridgeFaults::default(),
+            capabilities: Default::default(),
             media: Some(Media {
                 cart,
                 barcode: None,
@@ -190,6 +192,7 @@ impl VirtualDrive {
             }),
             drive_faults: DriveFaults::default(),
             cart_faults: CartridgeFaults::default(),
+            capabilities: Default::default(),
             media: None,
             block_size: 0,
             locked: false,
@@ -276,6 +279,7 @@ impl VirtualDrive {
             });
         };
         self.drive_faults = d.faults.clone();
+        self.capabilities = state.capabilities;
         self.unit_attention = d.unit_attention;
         let wanted = d.cartridge.as_ref().map(|o| o.barcode.clone());
         let current = self.media.as_ref().and_then(|m| m.barcode.clone());
@@ -510,8 +514,8 @@ impl TapeDrive for VirtualDrive {
             eot: m.pos.block == eod && m.cart.used(m.pos.partition) >= ew,
             block_size: self.block_size,
             density_code: m.cart.conf().density(),
-            partition: Some(m.pos.partition),
-            block: Some(m.pos.block),
+            partition: self.capabilities.locate.then_some(m.pos.partition),
+            block: self.capabilities.locate.then_some(m.pos.block),
         })
     }
 
@@ -747,11 +751,25 @@ impl TapeDrive for VirtualDrive {
     }
 
     fn position(&mut self) -> Result<Position, Error> {
-        Ok(self.ready()?.pos)
+        let pos = self.ready()?.pos;
+        if !self.capabilities.locate {
+            return Err(Error::Unsupported {
+                device: self.name.clone(),
+                what: "READ POSITION",
+            });
+        }
+        Ok(pos)
     }
 
     fn locate(&mut self, to: Position) -> Result<(), Error> {
         let name = self.name.clone();
+        self.ready()?;
+        if !self.capabilities.locate {
+            return Err(Error::Unsupported {
+                device: name,
+                what: "LOCATE",
+            });
+        }
         let m = self.ready()?;
         m.cart.flush()?;
         if to.partition >= m.cart.partition_count() {
@@ -782,6 +800,12 @@ impl TapeDrive for VirtualDrive {
     fn create_two_partitions(&mut self, first_partition_bytes: u64) -> Result<(), Error> {
         let name = self.name.clone();
         self.ready()?;
+        if !self.capabilities.partitions {
+            return Err(Error::Unsupported {
+                device: name,
+                what: "partitioning (MODE SELECT medium partition page)",
+            });
+        }
         if self.write_protected() {
             self.alerts.insert(ALERT_WRITE_PROTECT);
             return Err(Error::WriteProtected { device: name });

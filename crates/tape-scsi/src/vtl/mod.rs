@@ -24,8 +24,8 @@ pub use cartridge::{decode_attribute_file, encode_attribute_file};
 pub use drive::{CartridgeOptions, VirtualDrive};
 pub use smc::SmcEmulator;
 pub use state::{
-    CartridgeFaults, CartridgeState, DriveFaults, DriveState, FaultOp, LibraryState,
-    MediumErrorFault, Occupant, SavedPosition, decode_state, encode_state,
+    CartridgeFaults, CartridgeState, DriveCapabilities, DriveFaults, DriveState, FaultOp,
+    LibraryState, MediumErrorFault, Occupant, SavedPosition, decode_state, encode_state,
 };
 pub use tc_conf::TcConf;
 
@@ -189,6 +189,7 @@ impl VirtualLibrary {
                 })
                 .collect(),
             cartridges: Default::default(),
+            capabilities: DriveCapabilities::default(),
         };
         for i in 0..count {
             let barcode = barcode_for(&options.barcode_prefix, i + 1);
@@ -360,6 +361,15 @@ impl VirtualLibrary {
                 .get_mut(barcode)
                 .ok_or_else(|| invalid(self.dir(), format!("no cartridge {barcode}")))?;
             c.faults = faults;
+            Ok(())
+        })
+    }
+
+    /// Sets what the drives can do (persistent, seen by every process; a drive already
+    /// open sees it on its next command).
+    pub fn set_capabilities(&self, capabilities: DriveCapabilities) -> Result<(), Error> {
+        self.store.update(|s| {
+            s.capabilities = capabilities;
             Ok(())
         })
     }

@@ -74,6 +74,36 @@ pub struct DriveFaults {
     pub tape_alerts: Vec<u8>,
 }
 
+/// What the library's drives can do: all `true` by default; switched off to emulate
+/// drives that cannot partition (LTO-4 and older, DAT) or lack READ POSITION / LOCATE
+/// (tgt's virtual tape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DriveCapabilities {
+    /// The drives can make two partitions; `false`: `create_two_partitions` returns
+    /// [`Error::Unsupported`].
+    pub partitions: bool,
+    /// READ POSITION and LOCATE work; `false`: `position` and `locate` return
+    /// [`Error::Unsupported`] (spacing still works).
+    pub locate: bool,
+}
+
+impl Default for DriveCapabilities {
+    fn default() -> Self {
+        DriveCapabilities {
+            partitions: true,
+            locate: true,
+        }
+    }
+}
+
+impl DriveCapabilities {
+    /// True when nothing is switched off.
+    pub fn is_default(&self) -> bool {
+        *self == DriveCapabilities::default()
+    }
+}
+
 /// A cartridge in an element, and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,6 +179,9 @@ pub struct LibraryState {
     pub drives: Vec<DriveState>,
     /// Every cartridge, by barcode.
     pub cartridges: BTreeMap<String, CartridgeState>,
+    /// What the drives can do (absent: everything).
+    #[serde(default, skip_serializing_if = "DriveCapabilities::is_default")]
+    pub capabilities: DriveCapabilities,
 }
 
 /// Limits that keep element addresses in range (see `smc` for the address map).
