@@ -115,6 +115,8 @@ impl<W: Write> fmt::Debug for Encryptor<W> {
 
 /// Default batch: about 4 MiB of plaintext.
 const DEFAULT_BATCH_BYTES: usize = 4 << 20;
+/// Largest batch accepted.
+const MAX_BATCH_BYTES: usize = 1 << 30;
 /// Batches in circulation are also bounded by bytes (large segments).
 const MAX_CIRCULATING_BYTES: usize = 256 << 20;
 
@@ -131,16 +133,22 @@ impl<W: Write> Encryptor<W> {
         opts: &EncryptOptions,
         hashes: bool,
     ) -> Result<Encryptor<W>> {
-        let (header, dk) = new_pack(secret, opts)?;
-        let bytes = header.encode();
-        inner.write_all(&bytes)?;
-        let seg = dk.segment_size;
+        // Options first (no key derivation, no header written, for a bad option).
+        let seg = (opts.segment_size as usize).max(1);
         let threads = opts.threads.max(1);
         let batch_segments = opts
             .batch_segments
             .unwrap_or(DEFAULT_BATCH_BYTES / seg)
             .max(1);
-        let batch_bytes = batch_segments * seg;
+        let batch_bytes = batch_segments
+            .checked_mul(seg)
+            .filter(|b| *b <= MAX_BATCH_BYTES)
+            .ok_or(Error::InvalidOption(
+                "a batch (batch_segments × segment_size) may hold at most 1 GiB",
+            ))?;
+        let (header, dk) = new_pack(secret, opts)?;
+        let bytes = header.encode();
+        inner.write_all(&bytes)?;
         // One filling, two per worker (one sealing, one queued), one being written, one
         // being hashed as pack.
         let max_batches = (2 * threads + 3)
@@ -325,22 +333,43 @@ impl<W: Write> Encryptor<W> {
         if self.failed {
             return Err(io::Error::other("an earlier write failed"));
         }
-        if self.cur.is_full(self.seg) {
-            // Only seal the full batch as non-final once more data is known to follow.
-            let mut probe = [0u8; 8192];
-            let n = r.read(&mut probe)?;
-            if n > 0 {
-                self.write_all(&probe[..n])?;
+        if !self.cur.is_full(self.seg) {
+            let space = self.cur.space(self.seg);
+            let n = r.read(space)?;
+            if let PlainHashing::Stream(h) = &mut self.plain {
+                h.update(&space[..n]);
             }
+            self.cur.filled += n;
             return Ok(n);
         }
-        let space = self.cur.space(self.seg);
-        let n = r.read(space)?;
+        // The batch is full: read into the next one, and only once data follows seal the
+        // full one as non-final (at the end of `r` it stays, to be sealed as final).
+        let mut next = self.take_batch().map_err(|e| self.fail(e))?;
+        let space = next.space(self.seg);
+        let n = match r.read(space) {
+            Ok(0) => {
+                self.spare.push(next);
+                return Ok(0);
+            }
+            Ok(n) => n,
+            Err(e) => {
+                self.spare.push(next);
+                return Err(e);
+            }
+        };
         if let PlainHashing::Stream(h) = &mut self.plain {
             h.update(&space[..n]);
         }
-        self.cur.filled += n;
+        next.filled = n;
+        let full = std::mem::replace(&mut self.cur, next);
+        self.dispatch(full, false).map_err(|e| self.fail(e))?;
         Ok(n)
+    }
+
+    /// Marks the encryptor failed (nothing more can be sealed) and converts `e`.
+    fn fail(&mut self, e: Error) -> io::Error {
+        self.failed = true;
+        e.into_io()
     }
 
     /// Seals the final batch, drains the workers, flushes; the totals and hashes.
@@ -410,10 +439,7 @@ impl<W: Write> Write for Encryptor<W> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.take_plain(buf).map_err(|e| {
-            self.failed = true;
-            e.into_io()
-        })
+        self.take_plain(buf).map_err(|e| self.fail(e))
     }
 
     /// Flushes the inner writer. Buffered plaintext stays buffered: the last segment can
