@@ -86,6 +86,12 @@ fn setup(server: &SeaweedFs, secret: Option<&str>) -> Setup {
         r#"#!/bin/sh
 set -eu
 [ "$1" = -t ] && [ "$2" = -h ] && [ "$4" = -n ] && [ "$6" = -s ] && [ "$8" = . ] || { echo "bad args: $*" >&2; exit 2; }
+if [ -n "${FAKE_PAUSE_AFTER:-}" ]; then
+    tar -c -f - --sort=name --mtime=@0 --owner=0 --group=0 -C "$FAKE_SRC" . | head -c "$FAKE_PAUSE_AFTER"
+    while [ ! -e "$FAKE_GO" ]; do sleep 0.1; done
+    tar -c -f - --sort=name --mtime=@0 --owner=0 --group=0 -C "$FAKE_SRC" . | tail -c +"$((FAKE_PAUSE_AFTER + 1))"
+    exit 0
+fi
 if [ -n "${FAKE_FAIL_AFTER:-}" ]; then
     tar -c -f - --sort=name --mtime=@0 --owner=0 --group=0 -C "$FAKE_SRC" . | head -c "$FAKE_FAIL_AFTER"
     echo "fake tarCreate: failing on purpose" >&2
@@ -122,10 +128,15 @@ retry_timeout = 5
 [backuppc]
 key_file = "{}"
 chunk_size = "1MiB"
+
+# The same file configures `tapebackup restore` (from the catalog) with the same key.
+[key]
+file = "{}"
 "#,
             server.endpoint(),
             server.access_key(),
             secret_file.display(),
+            key.display(),
             key.display()
         ),
     )
@@ -150,6 +161,20 @@ impl Setup {
         split: &str,
         extra_env: &[(&str, &str)],
     ) -> Output {
+        self.archive_cmd(backup, comp, ext, split, extra_env)
+            .output()
+            .unwrap()
+    }
+
+    /// The `archive` command as BackupPC runs it: 11 arguments, stdin closed, no LANG.
+    fn archive_cmd(
+        &self,
+        backup: u64,
+        comp: &str,
+        ext: &str,
+        split: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Command {
         let mut c = Command::new(BIN);
         c.args(["backuppc", "archive"])
             .arg(&self.tar_create)
@@ -171,7 +196,19 @@ impl Setup {
         for (k, v) in extra_env {
             c.env(k, v);
         }
-        c.output().unwrap()
+        c
+    }
+
+    /// `tapebackup ARGS --config <the config>` (the catalog commands).
+    fn with_config(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("TAPEBACKUP_CATALOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
     }
 
     fn cmd(&self, args: &[&str]) -> Output {
@@ -335,6 +372,64 @@ fn archive_list_and_restore_script_round_trip() {
         );
         assert_same_tree(&s.src, &target);
     }
+
+    // The catalog next to the config knows every chunk: a file of the source `backuppc`,
+    // its pack, its location on the bucket's volume, the job.
+    assert!(s.dir.path().join("catalog.db").exists());
+    let files = s.with_config(&["--json", "files", "localhost/0/*"]);
+    assert!(files.status.success(), "{files:?}");
+    let rows: serde_json::Value = serde_json::from_slice(&files.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), chunks, "{rows:?}");
+    let text = String::from_utf8_lossy(&files.stdout);
+    assert!(
+        text.contains("localhost/0/localhost.0.tar.gz.000000")
+            && text.contains("localhost/0/chunk-000000.tpk"),
+        "{text}"
+    );
+    let tapes = s.with_config(&["tapes"]);
+    let text = String::from_utf8_lossy(&tapes.stdout);
+    assert!(text.contains(&format!("{}/site", s.bucket)), "{text}");
+    let jobs = s.with_config(&["jobs"]);
+    let text = String::from_utf8_lossy(&jobs.stdout);
+    assert!(
+        text.contains("succeeded") && text.contains("backuppc localhost #1"),
+        "{text}"
+    );
+    let status = s.with_config(&["--json", "status"]);
+    let j: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(j["packs_unwritten"], 0, "{j}");
+    assert_eq!(j["jobs_unfinished"], 0, "{j}");
+    // `tapebackup restore` reads the chunks back from the bucket through the catalog;
+    // joined, they are the archive BackupPC asked for.
+    let to = s.dir.path().join("from-catalog");
+    let out = s.with_config(&["restore", "localhost/0/*", "--to", to.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let dir = to.join("backuppc/localhost/0");
+    let mut parts: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    parts.sort();
+    assert_eq!(parts.len(), chunks);
+    let mut joined = Vec::new();
+    for p in &parts {
+        joined.extend(std::fs::read(p).unwrap());
+    }
+    let untar = s.dir.path().join("untar-catalog");
+    std::fs::create_dir(&untar).unwrap();
+    let mut tar = Command::new("sh")
+        .arg("-c")
+        .arg("gzip -dc | tar -x -f - -C \"$1\"")
+        .arg("sh")
+        .arg(&untar)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(tar.stdin.as_mut().unwrap(), &joined).unwrap();
+    drop(tar.stdin.take());
+    assert!(tar.wait().unwrap().success());
+    assert_same_tree(&s.src, &untar);
 }
 
 #[test]
@@ -411,6 +506,13 @@ fn failed_run_exits_nonzero_and_resumes() {
     let list = String::from_utf8_lossy(&s.cmd(&["backuppc", "list"]).stdout).to_string();
     assert!(list.contains("INCOMPLETE"), "{list}");
     let before = store.head("localhost/0/chunk-000000.tpk").unwrap();
+    let jobs = String::from_utf8_lossy(&s.with_config(&["jobs"]).stdout).to_string();
+    assert!(
+        jobs.contains("failed") && jobs.contains("tarCreate failed"),
+        "{jobs}"
+    );
+    // The catalog alone is enough to resume: the bucket's journal goes.
+    store.delete("localhost/0/journal.json").unwrap();
 
     // The re-run keeps the chunks that match and finishes.
     let out = s.archive(0, "/bin/cat", "", "0", &[]);
@@ -420,6 +522,7 @@ fn failed_run_exits_nonzero_and_resumes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("recorded in the catalog"), "{err}");
     assert!(
         err.contains("chunk 0: already in the store, unchanged"),
         "{err}"
@@ -513,4 +616,76 @@ fn prune_keeps_newest_and_deletes_old_complete_archives() {
     }
     assert!(store.head("localhost/5/manifest.json").is_ok());
     assert!(store.head("localhost/6/journal.json").is_ok());
+}
+
+#[test]
+fn server_down_mid_upload_fails_then_resumes() {
+    if server().is_none() {
+        return;
+    }
+    let mut own = SeaweedFs::start().unwrap();
+    let s = setup(&own, None);
+    // tarCreate sends 2.5 MB, then waits: chunks 0 and 1 land, chunk 2 is being sealed.
+    let go = s.dir.path().join("go");
+    let child = s
+        .archive_cmd(
+            0,
+            "/bin/cat",
+            "",
+            "0",
+            &[
+                ("FAKE_PAUSE_AFTER", "2500000"),
+                ("FAKE_GO", go.to_str().unwrap()),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let store = s.store(&own);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let landed = store
+            .get("localhost/0/journal.json")
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|j| j["chunks"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        if landed >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chunks 0 and 1 never landed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    own.stop();
+    std::fs::write(&go, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(8), "{out:?}");
+    let last = last_line(&out);
+    assert!(
+        last.starts_with("tapebackup: error:") && last.contains("unavailable"),
+        "{last}"
+    );
+
+    // The server is back: the same command resumes after the chunks that landed.
+    own.restart().unwrap();
+    let out = s.archive(0, "/bin/cat", "", "0", &[]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("chunk 0: already in the store, unchanged")
+            && err.contains("chunk 1: already in the store, unchanged"),
+        "{err}"
+    );
+    let (run, target) = s.restore(0, 600);
+    assert!(run.status.success(), "{run:?}");
+    assert_same_tree(&s.src, &target);
+    let jobs = String::from_utf8_lossy(&s.with_config(&["jobs"]).stdout).to_string();
+    assert!(
+        jobs.contains("failed") && jobs.contains("succeeded"),
+        "{jobs}"
+    );
 }

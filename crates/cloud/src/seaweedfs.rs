@@ -21,6 +21,9 @@ use crate::s3::S3Store;
 pub struct SeaweedFs {
     child: Option<Child>,
     stdin: Option<ChildStdin>,
+    weed: PathBuf,
+    args: Vec<String>,
+    probes: u32,
     dir: PathBuf,
     endpoint: String,
     access_key: String,
@@ -93,7 +96,6 @@ impl SeaweedFs {
             ),
         )?;
         let p = free_ports(8)?;
-        let log = std::fs::File::create(dir.join("weed.log"))?;
         let args: Vec<String> = vec![
             "server".into(),
             "-ip=127.0.0.1".into(),
@@ -115,36 +117,60 @@ impl SeaweedFs {
             "-master.volumeSizeLimitMB=256".into(),
             "-volume.max=0".into(),
         ];
+        let mut server = SeaweedFs {
+            child: None,
+            stdin: None,
+            weed,
+            args,
+            probes: 0,
+            dir,
+            endpoint: format!("http://127.0.0.1:{}", p[6]),
+            access_key,
+            secret,
+        };
+        server.spawn()?;
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// Starts `weed` (again) with the server's directory, ports and identity.
+    fn spawn(&mut self) -> io::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("weed.log"))?;
         // The watchdog: weed runs in the background of a shell that kills it as soon as its
         // stdin (our pipe) closes: on drop, or when this process dies.
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(r#""$@" & pid=$!; cat >/dev/null; kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 0"#)
             .arg("sh")
-            .arg(&weed)
-            .args(&args)
-            .current_dir(&dir)
+            .arg(&self.weed)
+            .args(&self.args)
+            .current_dir(&self.dir)
             .stdin(Stdio::piped())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let stdin = child.stdin.take();
-        let mut server = SeaweedFs {
-            child: Some(child),
-            stdin,
-            dir,
-            endpoint: format!("http://127.0.0.1:{}", p[6]),
-            access_key,
-            secret,
-        };
-        server.wait_ready()?;
-        Ok(server)
+        self.stdin = child.stdin.take();
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts a stopped server again on the same ports with the same data (to test that
+    /// work resumes after an outage), and waits until it answers.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.spawn()?;
+        self.wait_ready()
     }
 
     fn wait_ready(&mut self) -> io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
+        // A new bucket each time: creating one proves the server answers signed requests.
+        self.probes += 1;
         let probe = self
-            .store_unchecked("ready-probe")
+            .store_unchecked(&format!("ready-probe-{}", self.probes))
             .map_err(io::Error::other)?;
         loop {
             match probe.create_bucket() {

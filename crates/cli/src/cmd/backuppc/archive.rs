@@ -14,7 +14,7 @@
 use std::io::{self, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
 
 use anyhow::{Context as _, anyhow, bail};
 use cloud::{NoProgress, Store};
@@ -129,6 +129,8 @@ struct Job {
     index: u64,
     key: String,
     rx: Receiver<Block>,
+    /// Offset and sealing summary, sent when the chunk is complete and good.
+    summary: Receiver<(u64, cryptpack::Summary)>,
 }
 
 /// The tar (and compressor) processes.
@@ -174,6 +176,21 @@ impl Source {
             }
         };
         Ok(Source { children, out })
+    }
+
+    /// Waits for the processes once their output ended; an error names the first that
+    /// failed.
+    fn wait(&mut self) -> anyhow::Result<()> {
+        let mut first_err = None;
+        for (name, child) in &mut self.children {
+            let status = child
+                .wait()
+                .with_context(|| format!("waiting for {name}"))?;
+            if !status.success() && first_err.is_none() {
+                first_err = Some(anyhow!("{name} failed: {status}"));
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Waits for the processes; an error names the first that failed.
@@ -569,115 +586,166 @@ fn pass(
         chunks.push(rec);
     }
 
+    // The upload thread uploads each chunk as it is sealed and, once it landed, records
+    // it (HEAD check, the bucket's journal, the catalog) right away: a chunk counts as done
+    // as soon as it is in the store, whatever the tar stream does next.
     let (job_tx, job_rx) = sync_channel::<Job>(1);
-    let (res_tx, res_rx) = channel::<Result<(u64, cloud::Uploaded), cloud::Error>>();
-    let mut summaries: Vec<(u64, u64, cryptpack::Summary)> = Vec::new(); // (index, offset, summary)
-
+    let (res_tx, res_rx) = channel::<anyhow::Result<()>>();
+    let log_lines = std::sync::Mutex::new(Vec::<String>::new());
     let result: anyhow::Result<()> = std::thread::scope(|s| {
-        s.spawn(move || {
-            for job in job_rx {
-                let mut reader = PipeReader {
-                    rx: job.rx,
-                    cur: Vec::new(),
-                    pos: 0,
-                    ended: false,
-                };
-                let r = store.upload(&job.key, &mut reader, &NoProgress, cancel);
-                let failed = r.is_err();
-                let _ = res_tx.send(r.map(|u| (job.index, u)));
-                if failed {
-                    break;
+        let uploader = s.spawn({
+            let chunks = &mut chunks;
+            let journal = &mut *journal;
+            let recorder = &mut *recorder;
+            let log_lines = &log_lines;
+            move || {
+                for job in job_rx {
+                    let mut reader = PipeReader {
+                        rx: job.rx,
+                        cur: Vec::new(),
+                        pos: 0,
+                        ended: false,
+                    };
+                    let r = store
+                        .upload(&job.key, &mut reader, &NoProgress, cancel)
+                        .map_err(|e| anyhow::Error::new(e).context("uploading a chunk"))
+                        .and_then(|up| {
+                            // Sent once sealing ended (and, for the last chunk, once the tar
+                            // stream ended well); none: the stream failed, record nothing.
+                            let (offset, summary) = job.summary.recv().map_err(|_| {
+                                anyhow!("chunk {}: the tar stream failed", job.index)
+                            })?;
+                            let rec = record(
+                                store,
+                                job.index,
+                                offset,
+                                &summary,
+                                &up,
+                                journal,
+                                journal_key,
+                                recorder,
+                            )?;
+                            if let Ok(mut l) = log_lines.lock() {
+                                l.push(format!(
+                                    "chunk {}: {} bytes -> {} ({} part(s), sha256 {})",
+                                    rec.index, rec.size, rec.key, up.parts, rec.sha256
+                                ));
+                            }
+                            chunks.push(rec);
+                            Ok(())
+                        });
+                    let failed = r.is_err();
+                    let _ = res_tx.send(r);
+                    if failed {
+                        break;
+                    }
                 }
             }
         });
-        let mut index = trusted as u64;
-        let mut first = true;
-        loop {
-            // The first block of the chunk: no block, no chunk (except an empty stream).
-            let want = usize::try_from(chunk_size.min(BLOCK as u64)).unwrap_or(BLOCK);
-            let n =
-                read_up_to(&mut source.out, &mut buf[..want]).context("reading the tar stream")?;
-            if n == 0 && !(first && trusted == 0) {
-                break;
-            }
-            if n == 0 {
-                bail!("{} produced no output", args.tar_create);
-            }
-            first = false;
-            let (tx, rx) = sync_channel::<Block>(PIPE_BLOCKS);
-            let key = chunk_key(dir, index);
-            job_tx
-                .send(Job { index, key, rx })
-                .map_err(|_| anyhow!("the upload stopped"))?;
-            let pipe = PipeWriter {
-                tx,
-                buf: Vec::with_capacity(BLOCK),
-            };
-            let mut enc = Encryptor::new(pipe, sealer.secret(), &opts)?;
-            enc.write_all(&buf[..n])?;
-            stream_hash.update(&buf[..n]);
-            let mut got = n as u64;
-            while got < chunk_size {
-                let want = usize::try_from((chunk_size - got).min(BLOCK as u64)).unwrap_or(BLOCK);
+        let sealed = (|| {
+            let mut index = trusted as u64;
+            let mut first = true;
+            loop {
+                flush_log(&log_lines, log)?;
+                // The first block of the chunk: no block, no chunk (except an empty stream).
+                let want = usize::try_from(chunk_size.min(BLOCK as u64)).unwrap_or(BLOCK);
                 let n = read_up_to(&mut source.out, &mut buf[..want])
                     .context("reading the tar stream")?;
-                if n == 0 {
+                if n == 0 && !(first && trusted == 0) {
+                    source.wait()?;
                     break;
                 }
+                if n == 0 {
+                    source.wait()?;
+                    bail!("{} produced no output", args.tar_create);
+                }
+                first = false;
+                let (tx, rx) = sync_channel::<Block>(PIPE_BLOCKS);
+                let (sum_tx, sum_rx) = sync_channel::<(u64, cryptpack::Summary)>(1);
+                let key = chunk_key(dir, index);
+                job_tx
+                    .send(Job {
+                        index,
+                        key,
+                        rx,
+                        summary: sum_rx,
+                    })
+                    .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "upload stopped"))?;
+                let pipe = PipeWriter {
+                    tx,
+                    buf: Vec::with_capacity(BLOCK),
+                };
+                let mut enc = Encryptor::new(pipe, sealer.secret(), &opts)?;
                 enc.write_all(&buf[..n])?;
                 stream_hash.update(&buf[..n]);
-                got += n as u64;
+                let mut got = n as u64;
+                while got < chunk_size {
+                    let want =
+                        usize::try_from((chunk_size - got).min(BLOCK as u64)).unwrap_or(BLOCK);
+                    let n = read_up_to(&mut source.out, &mut buf[..want])
+                        .context("reading the tar stream")?;
+                    if n == 0 {
+                        break;
+                    }
+                    enc.write_all(&buf[..n])?;
+                    stream_hash.update(&buf[..n]);
+                    got += n as u64;
+                }
+                let (summary, pipe) = enc.finish_into_inner()?;
+                pipe.end()?;
+                let short = got < chunk_size;
+                if short {
+                    // The stream ended inside this chunk: only a stream that ended well
+                    // makes it a chunk of the archive.
+                    source.wait()?;
+                }
+                sum_tx
+                    .send((offset, summary))
+                    .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "upload stopped"))?;
+                offset += got;
+                index += 1;
+                if short {
+                    break;
+                }
             }
-            let (summary, pipe) = enc.finish_into_inner()?;
-            pipe.end()?;
-            summaries.push((index, offset, summary));
-            offset += got;
-            index += 1;
-            collect(
-                &res_rx,
-                &mut summaries,
-                &mut chunks,
-                journal,
-                journal_key,
-                store,
-                recorder,
-                log,
-                false,
-            )?;
-            if got < chunk_size {
-                break;
+            anyhow::Ok(())
+        })();
+        drop(job_tx);
+        let up = uploader.join();
+        flush_log(&log_lines, log)?;
+        if up.is_err() {
+            bail!("the upload thread panicked");
+        }
+        // The upload's own error explains a sealing stopped by a broken pipe.
+        let mut upload_err = None;
+        while let Ok(r) = res_rx.try_recv() {
+            if let Err(e) = r
+                && upload_err.is_none()
+            {
+                upload_err = Some(e);
             }
         }
-        drop(job_tx);
-        collect(
-            &res_rx,
-            &mut summaries,
-            &mut chunks,
-            journal,
-            journal_key,
-            store,
-            recorder,
-            log,
-            true,
-        )?;
-        Ok(())
+        let stopped = |e: &anyhow::Error| {
+            e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            })
+        };
+        match (sealed, upload_err) {
+            (Ok(()), None) => Ok(()),
+            (Ok(()), Some(u)) => Err(u),
+            // Sealing stopped because the upload did: the upload's error is the cause.
+            (Err(e), Some(u)) if stopped(&e) => Err(u),
+            // Never a broken pipe to main (it would take it for a closed stdout).
+            (Err(e), _) if stopped(&e) => Err(anyhow!("the upload stopped: {e:#}")),
+            (Err(e), _) => Err(e),
+        }
     });
     if let Err(e) = result {
-        // The upload's own error is the cause when sealing stopped on a broken pipe.
         source.kill();
-        while let Ok(r) = res_rx.try_recv() {
-            if let Err(up) = r
-                && !matches!(up, cloud::Error::Source { .. })
-            {
-                return Err(up).context("uploading a chunk");
-            }
-        }
         return Err(e);
     }
     source.finish()?;
-    if !summaries.is_empty() {
-        bail!("{} chunk(s) sealed but not uploaded", summaries.len());
-    }
     Ok(Pass::Done {
         chunks,
         plain_size: offset,
@@ -685,79 +753,64 @@ fn pass(
     })
 }
 
-/// Takes upload results as they come (all of them when `all`), records each chunk in the
-/// journal (rewritten in the store) and logs it.
-#[allow(clippy::too_many_arguments, reason = "one internal helper")]
-fn collect(
-    res_rx: &Receiver<Result<(u64, cloud::Uploaded), cloud::Error>>,
-    summaries: &mut Vec<(u64, u64, cryptpack::Summary)>,
-    chunks: &mut Vec<ChunkRecord>,
+/// Writes the upload thread's log lines.
+fn flush_log(lines: &std::sync::Mutex<Vec<String>>, log: &mut dyn Write) -> anyhow::Result<()> {
+    let taken = match lines.lock() {
+        Ok(mut l) => std::mem::take(&mut *l),
+        Err(_) => Vec::new(),
+    };
+    for l in taken {
+        writeln!(log, "{l}")?;
+    }
+    Ok(())
+}
+
+/// Records one chunk that landed: checks its size by HEAD (its SHA-256 was computed on the
+/// way out), then adds it to the bucket's journal and to the catalog.
+#[allow(clippy::too_many_arguments, reason = "one internal call site")]
+fn record(
+    store: &dyn Store,
+    index: u64,
+    offset: u64,
+    summary: &cryptpack::Summary,
+    up: &cloud::Uploaded,
     journal: &mut Journal,
     journal_key: &str,
-    store: &dyn Store,
     recorder: &mut Recorder,
-    log: &mut dyn Write,
-    all: bool,
-) -> anyhow::Result<()> {
-    loop {
-        let r = if all && !summaries.is_empty() {
-            match res_rx.recv() {
-                Ok(r) => r,
-                Err(_) => bail!("the upload stopped"),
-            }
-        } else {
-            match res_rx.try_recv() {
-                Ok(r) => r,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
-            }
-        };
-        let (index, up) = r.context("uploading a chunk")?;
-        let pos = summaries
-            .iter()
-            .position(|(i, _, _)| *i == index)
-            .context("upload result for an unknown chunk")?;
-        let (_, offset, summary) = summaries.remove(pos);
-        if up.size != summary.ciphertext_len {
-            bail!(
-                "chunk {index}: uploaded {} bytes but sealed {}",
-                up.size,
-                summary.ciphertext_len
-            );
-        }
-        let rec = ChunkRecord {
-            index,
-            key: up.key.clone(),
-            offset,
-            plain_size: summary.plaintext_len,
-            plain_blake3: summary.plaintext_hash.to_string(),
-            size: up.size,
-            sha256: up.sha256.to_string(),
-            pack_blake3: summary.ciphertext_hash.to_string(),
-            uploaded: now(),
-        };
-        writeln!(
-            log,
-            "chunk {index}: {} bytes -> {} ({} part(s), sha256 {})",
-            rec.size, rec.key, up.parts, rec.sha256
-        )?;
-        // What landed: the size by HEAD (the content's SHA-256 was computed on the way
-        // out); only then is the chunk recorded, in the bucket's journal and the catalog.
-        let info = store
-            .head(&rec.key)
-            .with_context(|| format!("checking chunk {index} after upload"))?;
-        if info.size != rec.size {
-            return Err(cloud::Error::SizeMismatch {
-                key: rec.key.clone(),
-                expected: rec.size,
-                actual: info.size,
-            })
-            .with_context(|| format!("checking chunk {index} after upload"));
-        }
-        chunks.push(rec.clone());
-        journal.chunks.push(rec.clone());
-        store
-            .put(journal_key, &serde_json::to_vec(journal)?)
-            .context("writing the journal")?;
-        recorder.chunk(&rec, journal)?;
+) -> anyhow::Result<ChunkRecord> {
+    if up.size != summary.ciphertext_len {
+        bail!(
+            "chunk {index}: uploaded {} bytes but sealed {}",
+            up.size,
+            summary.ciphertext_len
+        );
     }
+    let info = store
+        .head(&up.key)
+        .with_context(|| format!("checking chunk {index} after upload"))?;
+    if info.size != up.size {
+        return Err(cloud::Error::SizeMismatch {
+            key: up.key.clone(),
+            expected: up.size,
+            actual: info.size,
+        })
+        .with_context(|| format!("checking chunk {index} after upload"));
+    }
+    let rec = ChunkRecord {
+        index,
+        key: up.key.clone(),
+        offset,
+        plain_size: summary.plaintext_len,
+        plain_blake3: summary.plaintext_hash.to_string(),
+        size: up.size,
+        sha256: up.sha256.to_string(),
+        pack_blake3: summary.ciphertext_hash.to_string(),
+        uploaded: now(),
+    };
+    journal.chunks.push(rec.clone());
+    store
+        .put(journal_key, &serde_json::to_vec(journal)?)
+        .context("writing the journal")?;
+    recorder.chunk(&rec, journal)?;
+    Ok(rec)
 }
