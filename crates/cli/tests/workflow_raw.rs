@@ -160,7 +160,7 @@ fn kinds(h: &[raw::FileHeader]) -> String {
 fn raw_run_verify_restore_and_append() {
     let s = setup("64MiB", &[]);
     let out = ok(&s.ws, &["run"]);
-    assert!(out.contains("formatted"), "{out}");
+    assert!(out.contains("formatted VT0001L5 (raw)"), "{out}");
     let tapes = raw_tapes(&s.ws);
     assert_eq!(tapes.len(), 1, "{}", tapes_json(&s.ws));
     let h = headers(&s.ws, &tapes[0]);

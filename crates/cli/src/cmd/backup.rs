@@ -122,7 +122,8 @@ fn print_write(r: &workflow::WriteReport, out: &mut dyn Write) -> anyhow::Result
         }
     )?;
     for t in &r.formatted {
-        writeln!(out, "formatted {t} (LTFS)")?;
+        let format = if r.raw.contains(t) { "raw" } else { "LTFS" };
+        writeln!(out, "formatted {t} ({format})")?;
     }
     for t in &r.filled {
         writeln!(out, "{t} is full")?;

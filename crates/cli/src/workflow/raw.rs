@@ -611,8 +611,16 @@ pub struct RawReader<'d> {
     drive: &'d mut dyn TapeDrive,
     label: Label,
     buf: Vec<u8>,
-    /// The tape file the drive is in (after its header when `in_file`), if known.
-    current: Option<u64>,
+    /// Where the tape is, when known: lets [`RawReader::seek_file`] space forward instead
+    /// of rewinding.
+    pos: Option<Pos>,
+}
+
+/// A known tape position: in tape file `file`, at its start or somewhere inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pos {
+    file: u64,
+    at_start: bool,
 }
 
 impl std::fmt::Debug for RawReader<'_> {
@@ -620,7 +628,7 @@ impl std::fmt::Debug for RawReader<'_> {
         f.debug_struct("RawReader")
             .field("drive", &self.drive.name())
             .field("label", &self.label)
-            .field("current", &self.current)
+            .field("pos", &self.pos)
             .finish()
     }
 }
@@ -630,7 +638,7 @@ impl<'d> RawReader<'d> {
     /// format.
     pub fn open(drive: &'d mut dyn TapeDrive) -> Result<RawReader<'d>, RawError> {
         drive.rewind().map_err(drive_err("rewinding"))?;
-        let mut buf = read_buffer(MAX_BLOCK_SIZE);
+        let mut buf = read_buffer(MIN_BLOCK_SIZE);
         let label = match drive.read_record(&mut buf) {
             Ok(ReadOutcome::Record(n)) => match parse_record(&buf[..n])? {
                 Record::Label(l) => l,
@@ -663,7 +671,10 @@ impl<'d> RawReader<'d> {
             drive,
             label,
             buf,
-            current: Some(0),
+            pos: Some(Pos {
+                file: 0,
+                at_start: false,
+            }),
         })
     }
 
@@ -672,8 +683,9 @@ impl<'d> RawReader<'d> {
         &self.label
     }
 
-    /// Goes to the start of tape file `file` (rewind, space `file` filemarks) and reads its
-    /// header. `Ok(None)` when the tape ends there (end of data).
+    /// Goes to the start of tape file `file` and reads its header. `Ok(None)` when the
+    /// tape ends there (end of data). Spaces forward from the current file when the target
+    /// is ahead, else rewinds and spaces `file` filemarks: no READ POSITION or LOCATE.
     pub fn seek_file(&mut self, file: u64) -> Result<Option<FileHeader>, RawError> {
         if file == 0 {
             return Err(RawError::Unexpected {
@@ -681,23 +693,61 @@ impl<'d> RawReader<'d> {
                 reason: "file 0 is the label".into(),
             });
         }
-        self.current = None;
-        self.drive.rewind().map_err(drive_err("rewinding"))?;
-        let n = i64::try_from(file).map_err(|_| corrupt("file number too large"))?;
-        self.drive.space(Space::Filemarks(n)).map_err(|e| match e {
-            tape_scsi::Error::PositionStoppedEarly { .. } => RawError::Unexpected {
+        self.go_to(file).map_err(|e| match e {
+            RawError::Drive {
+                source: tape_scsi::Error::PositionStoppedEarly { .. },
+                ..
+            } => RawError::Unexpected {
                 file,
                 reason: "the tape has fewer files".into(),
             },
-            e => drive_err("spacing to the tape file")(e),
+            e => e,
         })?;
-        self.current = Some(file);
         self.read_header(file)
+    }
+
+    /// Positions at the start of tape file `file`.
+    fn go_to(&mut self, file: u64) -> Result<(), RawError> {
+        let ahead = match self.pos.take() {
+            Some(p) if p.at_start && p.file <= file => Some(file - p.file),
+            Some(p) if !p.at_start && p.file < file => Some(file - p.file),
+            _ => None,
+        };
+        let n = match ahead {
+            Some(n) => n,
+            None => {
+                self.drive.rewind().map_err(drive_err("rewinding"))?;
+                file
+            }
+        };
+        if n > 0 {
+            let n = i64::try_from(n).map_err(|_| corrupt("file number too large"))?;
+            self.drive
+                .space(Space::Filemarks(n))
+                .map_err(drive_err("spacing to the tape file"))?;
+        }
+        self.pos = Some(Pos {
+            file,
+            at_start: true,
+        });
+        Ok(())
     }
 
     /// Reads the header record at the start of tape file `file`.
     fn read_header(&mut self, file: u64) -> Result<Option<FileHeader>, RawError> {
-        match self.drive.read_record(&mut self.buf) {
+        let read = self.drive.read_record(&mut self.buf);
+        self.pos = match read {
+            Ok(ReadOutcome::EndOfData) => Some(Pos {
+                file,
+                at_start: true,
+            }),
+            Ok(ReadOutcome::Record(_)) => Some(Pos {
+                file,
+                at_start: false,
+            }),
+            _ => None,
+        };
+        match read {
             Ok(ReadOutcome::Record(n)) => match parse_record(&self.buf[..n]) {
                 Ok(Record::Header(h)) => {
                     if h.file != file {
@@ -747,16 +797,17 @@ impl<'d> RawReader<'d> {
         let mut file = 1;
         let mut next = self.seek_file(1)?;
         while let Some(h) = next {
-            match self.drive.space(Space::Filemarks(1)) {
-                Ok(()) => {}
-                Err(_) => {
-                    // A file without its filemark: an interrupted write at the end.
-                    break;
-                }
+            self.pos = None;
+            if self.drive.space(Space::Filemarks(1)).is_err() {
+                // A file without its filemark: an interrupted write at the end.
+                break;
             }
             out.push(h);
             file += 1;
-            self.current = Some(file);
+            self.pos = Some(Pos {
+                file,
+                at_start: true,
+            });
             next = self.read_header(file)?;
         }
         Ok(out)
@@ -770,6 +821,7 @@ impl<'d> RawReader<'d> {
         let mut file = from;
         let mut next = self.seek_file(file)?;
         while next.is_some() {
+            self.pos = None;
             if let Err(e) = self.drive.space(Space::Filemarks(1)) {
                 if file == from && from > 1 {
                     // The caller knows this file is complete: a real failure.
@@ -780,7 +832,10 @@ impl<'d> RawReader<'d> {
                 return Ok(file);
             }
             file += 1;
-            self.current = Some(file);
+            self.pos = Some(Pos {
+                file,
+                at_start: true,
+            });
             next = self.read_header(file)?;
         }
         // At end of data, at the start of `file`.
@@ -790,13 +845,8 @@ impl<'d> RawReader<'d> {
 
     /// Goes to the start of tape file `file` without reading.
     fn seek_start(&mut self, file: u64) -> Result<(), RawError> {
-        self.drive.rewind().map_err(drive_err("rewinding"))?;
-        let n = i64::try_from(file).map_err(|_| corrupt("file number too large"))?;
-        self.drive
-            .space(Space::Filemarks(n))
-            .map_err(drive_err("spacing to the end"))?;
-        self.current = Some(file);
-        Ok(())
+        self.pos = None;
+        self.go_to(file)
     }
 
     /// A reader over the data of the tape file whose header was just read (by
@@ -804,7 +854,7 @@ impl<'d> RawReader<'d> {
     /// and fails with [`std::io::ErrorKind::InvalidData`] when they do not match or the
     /// file ends without one.
     pub fn data(&mut self) -> FileData<'_, 'd> {
-        let file = self.current.unwrap_or(0);
+        let file = self.pos.map_or(0, |p| p.file);
         FileData {
             reader: self,
             file,
@@ -901,13 +951,34 @@ impl FileData<'_, '_> {
             return Err(self.damaged("data does not match the trailer's BLAKE3".into()));
         }
         self.done = true;
-        self.reader.current = self.reader.current.map(|f| f + 1);
         Ok(())
     }
 }
 
 impl Read for FileData<'_, '_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        // Unknown while records move; known again on a clean return.
+        self.reader.pos = None;
+        let r = self.read_inner(out);
+        if r.is_ok() {
+            self.reader.pos = Some(if self.done {
+                Pos {
+                    file: self.file + 1,
+                    at_start: true,
+                }
+            } else {
+                Pos {
+                    file: self.file,
+                    at_start: false,
+                }
+            });
+        }
+        r
+    }
+}
+
+impl FileData<'_, '_> {
+    fn read_inner(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         loop {
             if self.off < self.serving.len() {
                 let n = out.len().min(self.serving.len() - self.off);
@@ -952,6 +1023,35 @@ impl Read for FileData<'_, '_> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// `xxd`-style lines: offset, 16 bytes in hex, separated by spaces.
+    fn hexdump(bytes: &[u8]) -> String {
+        bytes
+            .chunks(16)
+            .enumerate()
+            .map(|(i, c)| {
+                let hex: Vec<String> = c.iter().map(|b| format!("{b:02x}")).collect();
+                format!("{:04x}: {}\n", i * 16, hex.join(" "))
+            })
+            .collect()
+    }
+
+    /// The label example in docs/RAW-FORMAT.md is exactly what the code writes.
+    #[test]
+    fn documented_label_example_matches() {
+        let label = Record::Label(Label {
+            volume_uuid: "0d7e8c2a-5b1f-4c3e-9a6d-2f4b8e1c7a90".into(),
+            barcode: "VT0001L5".into(),
+            created_at: 1_763_769_600,
+            writer: "tapebackup 0.1.0".into(),
+            block_size: 262_144,
+        });
+        let bytes = encode_record(&label);
+        let doc = include_str!("../../../../docs/RAW-FORMAT.md");
+        let dump = hexdump(&bytes);
+        assert!(doc.contains(&dump), "docs/RAW-FORMAT.md lacks:\n{dump}");
+        assert_eq!(parse_record(&bytes).unwrap(), label);
+    }
 
     #[test]
     fn records_round_trip_and_reject_damage() {

@@ -53,6 +53,8 @@ pub struct WriteReport {
     pub filled: Vec<String>,
     /// Tapes newly formatted.
     pub formatted: Vec<String>,
+    /// Those of `formatted` that got the raw format (docs/RAW-FORMAT.md) rather than LTFS.
+    pub raw: Vec<String>,
     /// Tapes skipped (with the reason).
     pub skipped: Vec<String>,
 }
@@ -331,6 +333,7 @@ pub fn write_from(
         report.tapes.extend(r.tapes);
         report.filled.extend(r.filled);
         report.formatted.extend(r.formatted);
+        report.raw.extend(r.raw);
         report.skipped.extend(r.skipped);
         if result.is_ok() {
             result = res;
@@ -720,6 +723,7 @@ fn raw_session(
                 Ok::<_, catalog::Error>(id)
             })?;
             report.formatted.push(barcode.to_owned());
+            report.raw.push(barcode.to_owned());
             (writer, id)
         }
         Some((id, uuid)) => {
