@@ -93,6 +93,7 @@
 mod catalog;
 mod check;
 mod error;
+mod ingest;
 mod legacy;
 mod progress;
 mod query;
@@ -110,7 +111,7 @@ pub use crate::legacy::{LegacyImport, LegacyOptions, LegacySchema};
 pub use crate::progress::{Progress, Silent};
 pub use crate::query::Reader;
 pub use crate::records::{
-    CopyTarget, Event, FileCopy, FileEntry, FileQuery, Job, JobProgress, Location, Medium,
+    CopyTarget, Event, Fetched, FileCopy, FileEntry, FileQuery, Job, JobProgress, Location, Medium,
     MissingFile, MissingReason, NewLocation, NewObjectVolume, NewPack, NewTape, NewVerification,
     PackContent, PackInfo, PackMember, PackRead, RestoreFile, RestorePlan, RestoreQuery,
     ScanChange, ScanOutcome, ScannedFile, Source, Summary, Verification, VersionInfo, Volume,

@@ -76,6 +76,57 @@ fn selection(
     (sql, params)
 }
 
+/// The query [`Reader::locate`] runs for `selector`: the version id of one path, with the
+/// parameters that follow `source_id` and `path`.
+fn locate_query(selector: VersionSelector) -> (&'static str, Vec<Value>) {
+    match selector {
+        VersionSelector::Latest => (
+            "SELECT v.id FROM file f JOIN version v ON v.file_id = f.id \
+             WHERE f.source_id = ? AND f.path = ? ORDER BY v.seq DESC LIMIT 1",
+            vec![],
+        ),
+        VersionSelector::AsOf(t) => (
+            "SELECT v.id FROM file f JOIN version v ON v.file_id = f.id \
+             WHERE f.source_id = ? AND f.path = ? AND v.first_seen <= ? \
+             AND (v.deleted_at IS NULL OR v.deleted_at > ?) \
+             AND v.seq = (SELECT max(seq) FROM version WHERE file_id = f.id \
+                          AND first_seen <= ?)",
+            vec![Value::Integer(t.unix_seconds()); 3],
+        ),
+        VersionSelector::Number(n) => (
+            "SELECT v.id FROM file f JOIN version v ON v.file_id = f.id \
+             WHERE f.source_id = ? AND f.path = ? AND v.seq = ?",
+            vec![Value::Integer(i64::from(n))],
+        ),
+    }
+}
+
+/// The query of a restore plan over the versions a `sel` CTE selects: one row per
+/// (version, pack, location); versions without pack or location still appear once (LEFT
+/// JOINs) so they can be reported missing.
+fn plan_query(cte: &str) -> String {
+    format!(
+        "WITH {cte} SELECT sel.vid, s.name, sel.path, sel.content_id, c.hash_algo, c.hash, \
+           v.mtime, v.mode, pm.pack_id, pm.offset, pm.length, p.name, p.format, \
+           l.id, l.volume_id, l.part_index, l.part_count, l.part_offset, l.length, \
+           l.position_kind, l.partition, l.start_block, l.object_key, vol.state, \
+           coalesce(vol.barcode, vol.bucket || '/' || vol.prefix) \
+         FROM sel JOIN source s ON s.id = sel.sid JOIN version v ON v.id = sel.vid \
+         LEFT JOIN content c ON c.id = sel.content_id \
+         LEFT JOIN pack_member pm ON pm.content_id = sel.content_id \
+         LEFT JOIN pack p ON p.id = pm.pack_id \
+         LEFT JOIN location l ON l.pack_id = pm.pack_id \
+         LEFT JOIN volume vol ON vol.id = l.volume_id \
+         ORDER BY sel.sid, sel.path, sel.vid, pm.pack_id, l.part_index, l.volume_id"
+    )
+}
+
+/// The `sel` CTE of [`Reader::plan_restore_job`]: a restore job's files not restored yet.
+const RESTORE_JOB_SEL: &str = "sel AS (SELECT v.id AS vid, f.id AS fid, f.source_id AS sid, \
+     f.path AS path, v.content_id AS content_id FROM restore_item ri \
+     JOIN version v ON v.id = ri.version_id JOIN file f ON f.id = v.file_id \
+     WHERE ri.job_id = ? AND ri.done_at IS NULL)";
+
 /// Rank of a volume for reading: lower is preferred; `None` means unusable.
 fn read_rank(state: VolumeState) -> Option<u8> {
     match state {
@@ -496,26 +547,7 @@ impl<'c> Reader<'c> {
         selector: VersionSelector,
     ) -> Result<Option<FileEntry>> {
         let vid: Option<i64> = {
-            let (q, mut p) = match selector {
-                VersionSelector::Latest => (
-                    "SELECT v.id FROM file f JOIN version v ON v.file_id = f.id \
-                     WHERE f.source_id = ? AND f.path = ? ORDER BY v.seq DESC LIMIT 1",
-                    vec![],
-                ),
-                VersionSelector::AsOf(t) => (
-                    "SELECT v.id FROM file f JOIN version v ON v.file_id = f.id \
-                     WHERE f.source_id = ? AND f.path = ? AND v.first_seen <= ? \
-                     AND (v.deleted_at IS NULL OR v.deleted_at > ?) \
-                     AND v.seq = (SELECT max(seq) FROM version WHERE file_id = f.id \
-                                  AND first_seen <= ?)",
-                    vec![Value::Integer(t.unix_seconds()); 3],
-                ),
-                VersionSelector::Number(n) => (
-                    "SELECT v.id FROM file f JOIN version v ON v.file_id = f.id \
-                     WHERE f.source_id = ? AND f.path = ? AND v.seq = ?",
-                    vec![Value::Integer(i64::from(n))],
-                ),
-            };
+            let (q, mut p) = locate_query(selector);
             let mut all = vec![Value::Integer(source.0), Value::Text(path.to_owned())];
             all.append(&mut p);
             self.conn
@@ -658,11 +690,7 @@ impl<'c> Reader<'c> {
 
     /// The plan for what a restore job still has to do (files not yet marked restored).
     pub fn plan_restore_job(&self, job: JobId) -> Result<RestorePlan> {
-        let cte = "sel AS (SELECT v.id AS vid, f.id AS fid, f.source_id AS sid, f.path AS path, \
-                   v.content_id AS content_id FROM restore_item ri \
-                   JOIN version v ON v.id = ri.version_id JOIN file f ON f.id = v.file_id \
-                   WHERE ri.job_id = ? AND ri.done_at IS NULL)";
-        self.plan_from(cte, vec![Value::Integer(job.0)])
+        self.plan_from(RESTORE_JOB_SEL, vec![Value::Integer(job.0)])
     }
 
     /// Restore progress of a restore job: (files done, files total).
@@ -674,22 +702,7 @@ impl<'c> Reader<'c> {
     }
 
     fn plan_from(&self, cte: &str, params: Vec<Value>) -> Result<RestorePlan> {
-        // One row per (version, pack, location); versions without pack or location still
-        // appear once (LEFT JOINs) so they can be reported missing.
-        let q = format!(
-            "WITH {cte} SELECT sel.vid, s.name, sel.path, sel.content_id, c.hash_algo, c.hash, \
-               v.mtime, v.mode, pm.pack_id, pm.offset, pm.length, p.name, p.format, \
-               l.id, l.volume_id, l.part_index, l.part_count, l.part_offset, l.length, \
-               l.position_kind, l.partition, l.start_block, l.object_key, vol.state, \
-               coalesce(vol.barcode, vol.bucket || '/' || vol.prefix) \
-             FROM sel JOIN source s ON s.id = sel.sid JOIN version v ON v.id = sel.vid \
-             LEFT JOIN content c ON c.id = sel.content_id \
-             LEFT JOIN pack_member pm ON pm.content_id = sel.content_id \
-             LEFT JOIN pack p ON p.id = pm.pack_id \
-             LEFT JOIN location l ON l.pack_id = pm.pack_id \
-             LEFT JOIN volume vol ON vol.id = l.volume_id \
-             ORDER BY sel.sid, sel.path, sel.vid, pm.pack_id, l.part_index, l.volume_id"
-        );
+        let q = plan_query(cte);
         struct Loc {
             id: LocationId,
             volume: VolumeId,
@@ -961,4 +974,152 @@ pub(crate) fn collect<T, P: rusqlite::Params>(
     let mut st = conn.prepare_cached(q).map_err(sql(op))?;
     let rows = st.query_map(params, map).map_err(sql(op))?;
     rows.collect::<SqlResult<Vec<T>>>().map_err(sql(op))
+}
+
+/// The hot queries use indexes: `EXPLAIN QUERY PLAN` of each, with real parameters bound,
+/// must show no full scan of the big tables (`file`, `version`, `content`, `pack_member`,
+/// `location`, `pack`).
+#[cfg(test)]
+mod query_plans {
+    use super::*;
+    use crate::ingest::{FETCH_LOOKUP, MEMBER_LOOKUP, SCAN_LOOKUP};
+    use crate::{Catalog, ScannedFile};
+
+    const BIG: &[&str] = &[
+        "file",
+        "version",
+        "content",
+        "pack_member",
+        "location",
+        "pack",
+    ];
+
+    /// The `detail` lines of the query plan of `q` with `params` bound.
+    fn plan(cat: &Catalog, q: &str, params: Vec<Value>) -> Vec<String> {
+        let mut st = cat
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {q}"))
+            .expect("prepare EXPLAIN");
+        st.query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+            .expect("run EXPLAIN")
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect("read EXPLAIN")
+    }
+
+    /// Fails if the plan scans one of the big tables (under any alias).
+    fn assert_no_big_scan(what: &str, cat: &Catalog, q: &str, params: Vec<Value>) -> Vec<String> {
+        let lines = plan(cat, q, params);
+        for line in &lines {
+            let mut words = line.split_whitespace();
+            if words.next() == Some("SCAN") {
+                let table = words.next().unwrap_or_default();
+                assert!(
+                    !BIG.contains(&table) && !["f", "v", "c", "pm", "l", "p"].contains(&table),
+                    "{what}: full scan of {table} in plan {lines:#?}"
+                );
+            }
+        }
+        lines
+    }
+
+    fn catalog() -> Catalog {
+        let mut cat = Catalog::open_in_memory().expect("open");
+        cat.write(|tx| {
+            let src = tx.add_source("s", "/s", Timestamp::from_unix_seconds(1))?;
+            for i in 0..50 {
+                tx.record_scan(
+                    src,
+                    &ScannedFile {
+                        path: format!("dir{:04}/f{i}", i % 5),
+                        size: 1,
+                        mtime: Timestamp::from_unix_seconds(1),
+                        mode: 0o644,
+                        hash: None,
+                    },
+                    Timestamp::from_unix_seconds(2),
+                )?;
+            }
+            Ok::<_, Error>(())
+        })
+        .expect("fill");
+        cat
+    }
+
+    #[test]
+    fn locate_uses_the_path_index() {
+        let cat = catalog();
+        for selector in [
+            VersionSelector::Latest,
+            VersionSelector::AsOf(Timestamp::from_unix_seconds(5)),
+            VersionSelector::Number(1),
+        ] {
+            let (q, mut p) = locate_query(selector);
+            let mut all = vec![Value::Integer(1), Value::Text("dir0001/f1".into())];
+            all.append(&mut p);
+            let lines = assert_no_big_scan("locate", &cat, q, all);
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains("SEARCH f USING") && l.contains("path=?")),
+                "{lines:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn glob_patterns_with_a_prefix_use_the_path_index() {
+        let cat = catalog();
+        for source in [None, Some(SourceId(1))] {
+            let (cte, params) = selection(
+                Some("dir00[0-9][0-9]/*"),
+                source,
+                VersionSelector::Latest,
+                false,
+            );
+            let lines = assert_no_big_scan("plan restore", &cat, &plan_query(&cte), params);
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains("SEARCH f USING") && l.contains("path>? AND path<?")),
+                "{lines:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn restore_job_plan_uses_indexes() {
+        let cat = catalog();
+        assert_no_big_scan(
+            "restore job",
+            &cat,
+            &plan_query(RESTORE_JOB_SEL),
+            vec![Value::Integer(1)],
+        );
+    }
+
+    #[test]
+    fn insert_path_lookups_use_indexes() {
+        let cat = catalog();
+        let lines = assert_no_big_scan(
+            "scan lookup",
+            &cat,
+            SCAN_LOOKUP,
+            vec![Value::Integer(1), Value::Text("dir0001/f1".into())],
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("(path=? AND source_id=?)")),
+            "{lines:#?}"
+        );
+        assert_no_big_scan("fetch lookup", &cat, FETCH_LOOKUP, vec![Value::Integer(1)]);
+        let lines = assert_no_big_scan(
+            "member lookup",
+            &cat,
+            MEMBER_LOOKUP,
+            vec![Value::Integer(1)],
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("pack_member_by_content")),
+            "{lines:#?}"
+        );
+    }
 }

@@ -58,6 +58,17 @@ pub struct ScanOutcome {
     pub change: ScanChange,
 }
 
+/// The content of one fetched version, for [`Txn::record_fetches`](crate::Txn::record_fetches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The version that was fetched.
+    pub version: VersionId,
+    /// Hash of the bytes that landed.
+    pub hash: Digest,
+    /// Their size.
+    pub size: u64,
+}
+
 /// One version of one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionInfo {

@@ -3,15 +3,15 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::{Error, Result, is_unique_violation, sql};
+use crate::ingest::{self, VolumeCache, check_text, to_i64};
 use crate::query::Reader;
 use crate::records::{
-    JobProgress, NewLocation, NewObjectVolume, NewPack, NewTape, NewVerification, PackInfo,
-    RestorePlan, ScanChange, ScanOutcome, ScannedFile,
+    Fetched, JobProgress, NewLocation, NewObjectVolume, NewPack, NewTape, NewVerification,
+    PackInfo, RestorePlan, ScanOutcome, ScannedFile,
 };
-use crate::rows::position_columns;
 use crate::types::{
-    ContentId, Digest, EventLevel, FileId, JobId, JobKind, JobOutcome, LocationId, PackFormat,
-    PackId, Position, SourceId, Timestamp, VersionId, VolumeId, VolumeState, hex,
+    ContentId, Digest, EventLevel, JobId, JobKind, JobOutcome, LocationId, PackFormat, PackId,
+    SourceId, Timestamp, VersionId, VolumeId, VolumeState,
 };
 
 /// A write transaction. Get one from [`Catalog::write`](crate::Catalog::write); everything
@@ -23,32 +23,9 @@ pub struct Txn<'c> {
 
 /// Generates a pack name: 32 lowercase hex characters from the OS random generator.
 pub fn generate_pack_name() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
-    Ok(hex(&bytes))
-}
-
-fn check_text(what: &'static str, s: &str) -> Result<()> {
-    if s.is_empty() {
-        return Err(Error::InvalidInput {
-            what,
-            reason: "must not be empty".to_owned(),
-        });
-    }
-    if s.contains('\0') {
-        return Err(Error::InvalidInput {
-            what,
-            reason: "must not contain NUL".to_owned(),
-        });
-    }
-    Ok(())
-}
-
-fn to_i64(what: &'static str, v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| Error::InvalidInput {
-        what,
-        reason: format!("{v} is too large"),
-    })
+    ingest::pack_names(1)?
+        .pop()
+        .ok_or_else(|| Error::Random("no name generated".to_owned()))
 }
 
 impl<'c> Txn<'c> {
@@ -86,68 +63,6 @@ impl<'c> Txn<'c> {
         }
     }
 
-    fn exists(&self, q: &str, id: i64, what: &'static str) -> Result<()> {
-        let found = self
-            .tx
-            .prepare_cached(q)
-            .and_then(|mut st| st.exists([id]))
-            .map_err(sql("look up"))?;
-        if found {
-            Ok(())
-        } else {
-            Err(Error::NotFound {
-                what,
-                key: id.to_string(),
-            })
-        }
-    }
-
-    /// Finds or creates the content row for `hash` (dedup by hash). A known size is filled
-    /// in when the row had none; a different known size is a [`Error::InvalidInput`].
-    fn content_for(&mut self, hash: &Digest, size: Option<u64>) -> Result<ContentId> {
-        let found: Option<(i64, Option<u64>)> = self
-            .tx
-            .prepare_cached("SELECT id, size FROM content WHERE hash_algo = ?1 AND hash = ?2")
-            .and_then(|mut st| {
-                st.query_row(params![hash.algo().as_str(), hash.bytes()], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-            })
-            .map_err(sql("find content"))?;
-        match found {
-            Some((id, known)) => {
-                match (known, size) {
-                    (Some(a), Some(b)) if a != b => {
-                        return Err(Error::InvalidInput {
-                            what: "content size",
-                            reason: format!("{hash} is recorded with {a} bytes, not {b}"),
-                        });
-                    }
-                    (None, Some(b)) => {
-                        self.tx
-                            .prepare_cached("UPDATE content SET size = ?2 WHERE id = ?1")
-                            .and_then(|mut st| st.execute(params![id, b]))
-                            .map_err(sql("update content"))?;
-                    }
-                    _ => {}
-                }
-                Ok(ContentId(id))
-            }
-            None => {
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO content (hash_algo, hash, size) VALUES (?1, ?2, ?3)",
-                    )
-                    .and_then(|mut st| {
-                        st.execute(params![hash.algo().as_str(), hash.bytes(), size])
-                    })
-                    .map_err(sql("add content"))?;
-                Ok(ContentId(self.tx.last_insert_rowid()))
-            }
-        }
-    }
-
     /// Records one file seen by a scan of `source` at time `now`.
     ///
     /// A path seen for the first time gets version 1. When size or mtime differ from the
@@ -161,114 +76,39 @@ impl<'c> Txn<'c> {
         file: &ScannedFile,
         now: Timestamp,
     ) -> Result<ScanOutcome> {
-        check_text("path", &file.path)?;
-        let size = to_i64("size", file.size)?;
-        self.exists("SELECT 1 FROM source WHERE id = ?1", source.0, "source")?;
-        let file_id: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT id FROM file WHERE source_id = ?1 AND path = ?2")
-            .and_then(|mut st| {
-                st.query_row(params![source.0, file.path], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(sql("find file"))?;
-        let content = match &file.hash {
-            Some(h) => Some(self.content_for(h, Some(file.size))?),
-            None => None,
-        };
-        let insert_version = |tx: &Transaction<'_>, fid: i64, seq: i64| -> Result<VersionId> {
-            tx.prepare_cached(
-                "INSERT INTO version (file_id, seq, size, mtime, mode, content_id, first_seen, \
-                 last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    fid,
-                    seq,
-                    size,
-                    file.mtime.unix_seconds(),
-                    file.mode,
-                    content.map(|c| c.0),
-                    now.unix_seconds()
-                ])
-            })
-            .map_err(sql("add version"))?;
-            Ok(VersionId(tx.last_insert_rowid()))
-        };
-        let Some(fid) = file_id else {
-            self.tx
-                .prepare_cached("INSERT INTO file (source_id, path) VALUES (?1, ?2)")
-                .and_then(|mut st| st.execute(params![source.0, file.path]))
-                .map_err(sql("add file"))?;
-            let fid = self.tx.last_insert_rowid();
-            let version = insert_version(&self.tx, fid, 1)?;
-            return Ok(ScanOutcome {
-                file: FileId(fid),
-                version,
-                change: ScanChange::New,
-            });
-        };
-        type Latest = (i64, i64, Option<i64>, i64, Option<i64>, Option<i64>);
-        let latest: Option<Latest> = self
-            .tx
-            .prepare_cached(
-                "SELECT id, seq, size, mtime, content_id, deleted_at FROM version \
-                 WHERE file_id = ?1 ORDER BY seq DESC LIMIT 1",
-            )
-            .and_then(|mut st| {
-                st.query_row([fid], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })
-                .optional()
-            })
-            .map_err(sql("find latest version"))?;
-        let Some((vid, seq, old_size, old_mtime, old_content, deleted)) = latest else {
-            let version = insert_version(&self.tx, fid, 1)?;
-            return Ok(ScanOutcome {
-                file: FileId(fid),
-                version,
-                change: ScanChange::New,
-            });
-        };
-        let hash_differs = matches!((old_content, content), (Some(a), Some(b)) if a != b.0);
-        if deleted.is_some()
-            || old_size != Some(size)
-            || old_mtime != file.mtime.unix_seconds()
-            || hash_differs
-        {
-            let version = insert_version(&self.tx, fid, seq + 1)?;
-            return Ok(ScanOutcome {
-                file: FileId(fid),
-                version,
-                change: ScanChange::Changed,
-            });
-        }
-        self.tx
-            .prepare_cached(
-                "UPDATE version SET last_seen = max(last_seen, ?2), mode = ?3, \
-                 content_id = coalesce(content_id, ?4) WHERE id = ?1",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    vid,
-                    now.unix_seconds(),
-                    file.mode,
-                    content.map(|c| c.0)
-                ])
-            })
-            .map_err(sql("update version"))?;
-        Ok(ScanOutcome {
-            file: FileId(fid),
-            version: VersionId(vid),
-            change: ScanChange::Unchanged,
-        })
+        ingest::exists(
+            &self.tx,
+            "SELECT 1 FROM source WHERE id = ?1",
+            source.0,
+            "source",
+        )?;
+        ingest::scan_one(&self.tx, source, file, now)
+    }
+
+    /// Records many files seen by one scan of `source` (the way a listing arrives) as one
+    /// all-or-nothing step: on an error (e.g. an empty path) nothing of the batch is stored.
+    /// Same rules as [`Txn::record_scan`] for each file, in order (a path listed twice is
+    /// recorded twice, the second time as unchanged or changed). Returns the outcomes in
+    /// input order.
+    pub fn record_scans(
+        &mut self,
+        source: SourceId,
+        files: &[ScannedFile],
+        now: Timestamp,
+    ) -> Result<Vec<ScanOutcome>> {
+        ingest::exists(
+            &self.tx,
+            "SELECT 1 FROM source WHERE id = ?1",
+            source.0,
+            "source",
+        )?;
+        let sp = self.tx.savepoint().map_err(sql("begin savepoint"))?;
+        let outcomes = files
+            .iter()
+            .map(|f| ingest::scan_one(&sp, source, f, now))
+            .collect::<Result<Vec<_>>>()?;
+        sp.commit().map_err(sql("release savepoint"))?;
+        Ok(outcomes)
     }
 
     /// Records the content of a fetched version: its hash and size. Content is deduplicated
@@ -280,50 +120,20 @@ impl<'c> Txn<'c> {
         hash: &Digest,
         size: u64,
     ) -> Result<ContentId> {
-        let row: Option<(Option<u64>, Option<i64>)> = self
-            .tx
-            .prepare_cached("SELECT size, content_id FROM version WHERE id = ?1")
-            .and_then(|mut st| {
-                st.query_row([version.0], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(sql("read version"))?;
-        let Some((known_size, known_content)) = row else {
-            return Err(Error::NotFound {
-                what: "version",
-                key: version.to_string(),
-            });
-        };
-        if let Some(s) = known_size
-            && s != size
-        {
-            return Err(Error::ContentMismatch {
-                version,
-                detail: format!("scanned size {s}, fetched size {size}"),
-            });
-        }
-        if let Some(c) = known_content {
-            let same = self
-                .tx
-                .prepare_cached(
-                    "SELECT 1 FROM content WHERE id = ?1 AND hash_algo = ?2 AND hash = ?3",
-                )
-                .and_then(|mut st| st.exists(params![c, hash.algo().as_str(), hash.bytes()]))
-                .map_err(sql("compare content"))?;
-            if !same {
-                return Err(Error::ContentMismatch {
-                    version,
-                    detail: format!("fetched hash {hash} differs from the recorded one"),
-                });
-            }
-            return Ok(ContentId(c));
-        }
-        let content = self.content_for(hash, Some(size))?;
-        self.tx
-            .prepare_cached("UPDATE version SET content_id = ?2, size = ?3 WHERE id = ?1")
-            .and_then(|mut st| st.execute(params![version.0, content.0, size]))
-            .map_err(sql("record fetched content"))?;
-        Ok(content)
+        ingest::fetched_one(&self.tx, version, hash, size)
+    }
+
+    /// Records the contents of many fetched versions as one all-or-nothing step: on an
+    /// error nothing of the batch is stored. Same checks and effects as
+    /// [`Txn::record_fetched`] for each. Returns the content ids in input order.
+    pub fn record_fetches(&mut self, fetched: &[Fetched]) -> Result<Vec<ContentId>> {
+        let sp = self.tx.savepoint().map_err(sql("begin savepoint"))?;
+        let ids = fetched
+            .iter()
+            .map(|f| ingest::fetched_one(&sp, f.version, &f.hash, f.size))
+            .collect::<Result<Vec<_>>>()?;
+        sp.commit().map_err(sql("release savepoint"))?;
+        Ok(ids)
     }
 
     /// After a complete scan of `source` that started at `scan_started`: marks every
@@ -357,109 +167,22 @@ impl<'c> Txn<'c> {
     /// a version whose content is already packed gives [`Error::AlreadyPacked`]; two
     /// members with the same content are one entry.
     pub fn record_pack(&mut self, pack: &NewPack, now: Timestamp) -> Result<PackInfo> {
-        check_text("key id", &pack.key_id)?;
-        if pack.members.is_empty() {
-            return Err(Error::InvalidInput {
-                what: "pack",
-                reason: "a pack needs at least one member".to_owned(),
-            });
-        }
-        to_i64("plain size", pack.plain_size)?;
-        to_i64("cipher size", pack.cipher_size)?;
-        let mut contents: Vec<(i64, u64, u64)> = Vec::with_capacity(pack.members.len());
-        for m in &pack.members {
-            let end = m.offset.checked_add(m.length);
-            if end.is_none_or(|e| e > pack.plain_size) {
-                return Err(Error::InvalidInput {
-                    what: "pack member",
-                    reason: format!(
-                        "version {} at {}+{} lies outside the {}-byte plaintext",
-                        m.version, m.offset, m.length, pack.plain_size
-                    ),
-                });
-            }
-            let content: Option<Option<i64>> = self
-                .tx
-                .prepare_cached("SELECT content_id FROM version WHERE id = ?1")
-                .and_then(|mut st| st.query_row([m.version.0], |r| r.get(0)).optional())
-                .map_err(sql("read version"))?;
-            let content = match content {
-                None => {
-                    return Err(Error::NotFound {
-                        what: "version",
-                        key: m.version.to_string(),
-                    });
-                }
-                Some(None) => {
-                    return Err(Error::InvalidInput {
-                        what: "pack member",
-                        reason: format!("version {} has no content yet (not fetched)", m.version),
-                    });
-                }
-                Some(Some(c)) => c,
-            };
-            let packed = self
-                .tx
-                .prepare_cached("SELECT 1 FROM pack_member WHERE content_id = ?1")
-                .and_then(|mut st| st.exists([content]))
-                .map_err(sql("check pack member"))?;
-            if packed {
-                return Err(Error::AlreadyPacked { version: m.version });
-            }
-            if !contents.iter().any(|c| c.0 == content) {
-                contents.push((content, m.offset, m.length));
-            }
-        }
-        let mut attempts = 0;
-        let (id, name) = loop {
-            let name = generate_pack_name()?;
-            let r = self
-                .tx
-                .prepare_cached(
-                    "INSERT INTO pack (name, format, key_id, plain_size, plain_hash_algo, \
-                     plain_hash, cipher_size, cipher_hash_algo, cipher_hash, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        name,
-                        pack.format.as_str(),
-                        pack.key_id,
-                        pack.plain_size,
-                        pack.plain_hash.algo().as_str(),
-                        pack.plain_hash.bytes(),
-                        pack.cipher_size,
-                        pack.cipher_hash.algo().as_str(),
-                        pack.cipher_hash.bytes(),
-                        now.unix_seconds()
-                    ])
-                });
-            match r {
-                Ok(_) => break (self.tx.last_insert_rowid(), name),
-                Err(e) if is_unique_violation(&e) && attempts < 3 => attempts += 1,
-                Err(e) => return Err(sql("add pack")(e)),
-            }
-        };
-        for (content, offset, length) in contents {
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO pack_member (pack_id, content_id, offset, length) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                )
-                .and_then(|mut st| st.execute(params![id, content, offset, length]))
-                .map_err(sql("add pack member"))?;
-        }
-        Ok(PackInfo {
-            id: PackId(id),
-            name,
-            format: pack.format,
-            key_id: pack.key_id.clone(),
-            plain_size: Some(pack.plain_size),
-            plain_hash: Some(pack.plain_hash.clone()),
-            cipher_size: Some(pack.cipher_size),
-            cipher_hash: Some(pack.cipher_hash.clone()),
-            created_at: now,
-        })
+        ingest::pack_one(&self.tx, pack, generate_pack_name()?, now)
+    }
+
+    /// Records many packs as one all-or-nothing step: on an error nothing of the batch is
+    /// stored. Same checks and effects as [`Txn::record_pack`] for each (a content may not
+    /// appear in two packs of the batch either); the names come from one read of the OS
+    /// random generator. Returns the packs in input order.
+    pub fn record_packs(&mut self, packs: &[NewPack], now: Timestamp) -> Result<Vec<PackInfo>> {
+        let sp = self.tx.savepoint().map_err(sql("begin savepoint"))?;
+        let infos = ingest::pack_names(packs.len())?
+            .into_iter()
+            .zip(packs)
+            .map(|(name, p)| ingest::pack_one(&sp, p, name, now))
+            .collect::<Result<Vec<_>>>()?;
+        sp.commit().map_err(sql("release savepoint"))?;
+        Ok(infos)
     }
 
     /// Registers a tape, blank.
@@ -562,91 +285,30 @@ impl<'c> Txn<'c> {
     /// the part's length to the volume's bytes used and makes a blank volume appendable.
     /// Refuses retired volumes and positions of the wrong kind (object keys on tapes).
     pub fn record_location(&mut self, loc: &NewLocation, now: Timestamp) -> Result<LocationId> {
-        if loc.part.count == 0 || loc.part.index >= loc.part.count {
-            return Err(Error::InvalidInput {
-                what: "part",
-                reason: format!("part {} of {}", loc.part.index, loc.part.count),
-            });
-        }
-        if let Some(l) = loc.part.length {
-            to_i64("part length", l)?;
-        }
-        self.exists("SELECT 1 FROM pack WHERE id = ?1", loc.pack.0, "pack")?;
-        let volume = self.read().volume(loc.volume)?;
-        if volume.state == VolumeState::Retired {
-            return Err(Error::InvalidInput {
-                what: "volume",
-                reason: format!("{} is retired", volume.label()),
-            });
-        }
-        let is_tape = matches!(volume.medium, crate::records::Medium::Tape { .. });
-        let pos_on_tape = !matches!(loc.position, Position::Object { .. });
-        if is_tape != pos_on_tape {
-            return Err(Error::InvalidInput {
-                what: "position",
-                reason: format!("{:?} does not fit volume {}", loc.position, volume.label()),
-            });
-        }
-        let (kind, partition, start_block, key) = position_columns(&loc.position);
-        if let Some(b) = start_block {
-            to_i64("start block", b)?;
-        }
-        let r = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO location (pack_id, volume_id, part_index, part_count, part_offset, \
-                 length, position_kind, partition, start_block, object_key, written_at, job_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    loc.pack.0,
-                    loc.volume.0,
-                    loc.part.index,
-                    loc.part.count,
-                    loc.part.offset,
-                    loc.part.length,
-                    kind,
-                    partition,
-                    start_block,
-                    key,
-                    now.unix_seconds(),
-                    loc.job.map(|j| j.0)
-                ])
-            });
-        match r {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::AlreadyExists {
-                    what: "location",
-                    key: format!(
-                        "pack {} part {} on {}",
-                        loc.pack,
-                        loc.part.index,
-                        volume.label()
-                    ),
-                });
-            }
-            Err(e)
-                if matches!(&e, rusqlite::Error::SqliteFailure(f, _)
-                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) =>
-            {
-                return Err(Error::NotFound {
-                    what: "job",
-                    key: loc.job.map(|j| j.to_string()).unwrap_or_default(),
-                });
-            }
-            Err(e) => return Err(sql("add location")(e)),
-        }
-        let id = LocationId(self.tx.last_insert_rowid());
-        self.tx
-            .prepare_cached(
-                "UPDATE volume SET bytes_used = bytes_used + ?2, \
-                 state = CASE state WHEN 'blank' THEN 'appendable' ELSE state END WHERE id = ?1",
-            )
-            .and_then(|mut st| st.execute(params![loc.volume.0, loc.part.length.unwrap_or(0)]))
-            .map_err(sql("update volume usage"))?;
+        let mut volumes = VolumeCache::default();
+        let id = ingest::location_one(&self.tx, &mut volumes, loc, now)?;
+        volumes.flush(&self.tx)?;
         Ok(id)
+    }
+
+    /// Records many locations (e.g. every pack written to a tape in one session) as one
+    /// all-or-nothing step: on an error nothing of the batch is stored. Same checks and
+    /// effects as [`Txn::record_location`] for each; each volume is read once and its bytes
+    /// used updated once. Returns the ids in input order.
+    pub fn record_locations(
+        &mut self,
+        locs: &[NewLocation],
+        now: Timestamp,
+    ) -> Result<Vec<LocationId>> {
+        let sp = self.tx.savepoint().map_err(sql("begin savepoint"))?;
+        let mut volumes = VolumeCache::default();
+        let ids = locs
+            .iter()
+            .map(|l| ingest::location_one(&sp, &mut volumes, l, now))
+            .collect::<Result<Vec<_>>>()?;
+        volumes.flush(&sp)?;
+        sp.commit().map_err(sql("release savepoint"))?;
+        Ok(ids)
     }
 
     /// Starts a job.
@@ -733,7 +395,7 @@ impl<'c> Txn<'c> {
         now: Timestamp,
     ) -> Result<()> {
         if let Some(j) = job {
-            self.exists("SELECT 1 FROM job WHERE id = ?1", j.0, "job")?;
+            ingest::exists(&self.tx, "SELECT 1 FROM job WHERE id = ?1", j.0, "job")?;
         }
         self.tx
             .prepare_cached(
@@ -753,7 +415,12 @@ impl<'c> Txn<'c> {
 
     /// Records a verification result of a pack location or of a whole volume.
     pub fn record_verification(&mut self, v: &NewVerification, now: Timestamp) -> Result<()> {
-        self.exists("SELECT 1 FROM volume WHERE id = ?1", v.volume.0, "volume")?;
+        ingest::exists(
+            &self.tx,
+            "SELECT 1 FROM volume WHERE id = ?1",
+            v.volume.0,
+            "volume",
+        )?;
         if let Some(l) = v.location {
             let on: Option<i64> = self
                 .tx
@@ -777,7 +444,7 @@ impl<'c> Txn<'c> {
             }
         }
         if let Some(j) = v.job {
-            self.exists("SELECT 1 FROM job WHERE id = ?1", j.0, "job")?;
+            ingest::exists(&self.tx, "SELECT 1 FROM job WHERE id = ?1", j.0, "job")?;
         }
         self.tx
             .prepare_cached(
@@ -881,6 +548,6 @@ impl<'c> Txn<'c> {
 
     /// Internal: finds or creates a content row.
     pub(crate) fn content_row(&mut self, hash: &Digest, size: Option<u64>) -> Result<ContentId> {
-        self.content_for(hash, size)
+        ingest::content_for(&self.tx, hash, size)
     }
 }

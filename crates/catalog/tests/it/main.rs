@@ -1,6 +1,7 @@
 //! Integration tests of the catalog, one binary; modules mirror the crate's concerns.
 
 mod api;
+mod batch;
 mod crash;
 mod legacy;
 mod model;

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use catalog::{
-    Catalog, CopyTarget, Error, MissingReason, NewLocation, NewTape, Part, Position, RestoreQuery,
-    ScanChange, ScannedFile, SourceId, Timestamp, VolumeId, VolumeState,
+    Catalog, CopyTarget, Error, Fetched, MissingReason, NewLocation, NewPack, NewTape, PackFormat,
+    PackMember, Part, Position, RestoreQuery, ScanChange, ScannedFile, SourceId, Timestamp,
+    VolumeId, VolumeState,
 };
 use proptest::prelude::*;
 
@@ -19,7 +20,16 @@ enum Op {
         mtime: u8,
         hash: Option<u8>,
     },
+    /// Several files of one listing through `record_scans`.
+    ScanBatch {
+        files: Vec<(u8, u8, u8, Option<u8>)>,
+    },
     Fetch {
+        k: u8,
+    },
+    /// Up to `n` versions through `record_fetches`.
+    FetchBatch {
+        n: u8,
         k: u8,
     },
     Sweep {
@@ -28,9 +38,18 @@ enum Op {
     Pack {
         n: u8,
     },
+    /// Up to `n` packs of one content each through `record_packs`.
+    PackBatch {
+        n: u8,
+    },
     AddTape,
     Write {
         tape: u8,
+    },
+    /// Up to `n` packs onto one tape through `record_locations`.
+    WriteBatch {
+        tape: u8,
+        n: u8,
     },
     Retire {
         tape: u8,
@@ -41,11 +60,17 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0u8..6, 0u8..3, 0u8..3, proptest::option::of(0u8..3))
             .prop_map(|(path, size, mtime, hash)| Op::Scan { path, size, mtime, hash }),
+        2 => proptest::collection::vec(
+                (0u8..6, 0u8..3, 0u8..3, proptest::option::of(0u8..3)), 0..5)
+            .prop_map(|files| Op::ScanBatch { files }),
         3 => (0u8..3).prop_map(|k| Op::Fetch { k }),
+        2 => (0u8..4, 0u8..3).prop_map(|(n, k)| Op::FetchBatch { n, k }),
         1 => (0u8..4).prop_map(|age| Op::Sweep { age }),
         2 => (1u8..4).prop_map(|n| Op::Pack { n }),
+        1 => (0u8..4).prop_map(|n| Op::PackBatch { n }),
         1 => Just(Op::AddTape),
         2 => (0u8..4).prop_map(|tape| Op::Write { tape }),
+        1 => (0u8..4, 0u8..4).prop_map(|(tape, n)| Op::WriteBatch { tape, n }),
         1 => (0u8..4).prop_map(|tape| Op::Retire { tape }),
     ]
 }
@@ -99,6 +124,42 @@ impl Model {
             .filter(|h| self.packed(*h).is_none())
             .collect()
     }
+    /// What a scan of `f` at `now` does to the model; the change the catalog must report.
+    fn scan(&mut self, f: &ScannedFile, now: i64) -> ScanChange {
+        let hash = f.hash.as_ref().map(|d| hash_of(Some(d)));
+        if let Some(hh) = hash {
+            self.add_content(hh);
+        }
+        let mtime = f.mtime.unix_seconds();
+        let new = MVersion {
+            size: f.size,
+            mtime,
+            hash,
+            last_seen: now,
+            deleted: None,
+        };
+        let versions = self.files.entry(f.path.clone()).or_default();
+        match versions.last_mut() {
+            None => {
+                versions.push(new);
+                ScanChange::New
+            }
+            Some(last)
+                if last.deleted.is_none()
+                    && last.size == f.size
+                    && last.mtime == mtime
+                    && !matches!((last.hash, hash), (Some(a), Some(b)) if a != b) =>
+            {
+                last.last_seen = last.last_seen.max(now);
+                last.hash = last.hash.or(hash);
+                ScanChange::Unchanged
+            }
+            Some(_) => {
+                versions.push(new);
+                ScanChange::Changed
+            }
+        }
+    }
     fn to_write(&self) -> Vec<usize> {
         (0..self.packs.len())
             .filter(|p| self.usable_copies(*p) == 0)
@@ -113,6 +174,17 @@ struct Harness {
     model: Model,
     now: i64,
     block: u64,
+}
+
+fn scanned(path: u8, size: u8, mtime: u8, hash: Option<u8>) -> ScannedFile {
+    let size = u64::from(size) * 100;
+    ScannedFile {
+        path: format!("dir/{path}"),
+        size,
+        mtime: ts(i64::from(mtime)),
+        mode: 0o600,
+        hash: hash.map(|k| h(hash_id(size, k))),
+    }
 }
 
 fn ts(s: i64) -> Timestamp {
@@ -131,52 +203,26 @@ impl Harness {
                 mtime,
                 hash,
             } => {
-                let path = format!("dir/{path}");
-                let size = u64::from(size) * 100;
-                let hash = hash.map(|k| hash_id(size, k));
-                let f = ScannedFile {
-                    path: path.clone(),
-                    size,
-                    mtime: ts(i64::from(mtime)),
-                    mode: 0o600,
-                    hash: hash.map(h),
-                };
+                let f = scanned(path, size, mtime, hash);
                 let out = self
                     .cat
                     .write(|tx| tx.record_scan(self.src, &f, ts(now)))
                     .map_err(fail)?;
-                if let Some(hh) = hash {
-                    m.add_content(hh);
+                prop_assert_eq!(out.change, m.scan(&f, now));
+            }
+            Op::ScanBatch { ref files } => {
+                let files: Vec<ScannedFile> = files
+                    .iter()
+                    .map(|&(path, size, mtime, hash)| scanned(path, size, mtime, hash))
+                    .collect();
+                let out = self
+                    .cat
+                    .write(|tx| tx.record_scans(self.src, &files, ts(now)))
+                    .map_err(fail)?;
+                prop_assert_eq!(out.len(), files.len());
+                for (o, f) in out.iter().zip(&files) {
+                    prop_assert_eq!(o.change, m.scan(f, now));
                 }
-                let new = MVersion {
-                    size,
-                    mtime: i64::from(mtime),
-                    hash,
-                    last_seen: now,
-                    deleted: None,
-                };
-                let versions = m.files.entry(path).or_default();
-                let expected = match versions.last_mut() {
-                    None => {
-                        versions.push(new);
-                        ScanChange::New
-                    }
-                    Some(last)
-                        if last.deleted.is_none()
-                            && last.size == size
-                            && last.mtime == i64::from(mtime)
-                            && !matches!((last.hash, hash), (Some(a), Some(b)) if a != b) =>
-                    {
-                        last.last_seen = last.last_seen.max(now);
-                        last.hash = last.hash.or(hash);
-                        ScanChange::Unchanged
-                    }
-                    Some(_) => {
-                        versions.push(new);
-                        ScanChange::Changed
-                    }
-                };
-                prop_assert_eq!(out.change, expected);
             }
             Op::Fetch { k } => {
                 let todo = self.cat.read().versions_to_fetch(1).map_err(fail)?;
@@ -186,6 +232,40 @@ impl Harness {
                     self.cat
                         .write(|tx| tx.record_fetched(v.id, &h(hh), size))
                         .map_err(fail)?;
+                    m.add_content(hh);
+                    let mv = m
+                        .files
+                        .get_mut(&v.path)
+                        .and_then(|vs| vs.get_mut(v.seq as usize - 1))
+                        .ok_or_else(|| TestCaseError::fail("fetched an unknown version"))?;
+                    prop_assert!(mv.hash.is_none());
+                    mv.hash = Some(hh);
+                }
+            }
+            Op::FetchBatch { n, k } => {
+                let todo = self
+                    .cat
+                    .read()
+                    .versions_to_fetch(u64::from(n))
+                    .map_err(fail)?;
+                let batch: Vec<Fetched> = todo
+                    .iter()
+                    .map(|v| {
+                        let size = v.size.unwrap_or(0);
+                        Fetched {
+                            version: v.id,
+                            hash: h(hash_id(size, k)),
+                            size,
+                        }
+                    })
+                    .collect();
+                let ids = self
+                    .cat
+                    .write(|tx| tx.record_fetches(&batch))
+                    .map_err(fail)?;
+                prop_assert_eq!(ids.len(), todo.len());
+                for v in &todo {
+                    let hh = hash_id(v.size.unwrap_or(0), k);
                     m.add_content(hh);
                     let mv = m
                         .files
@@ -229,6 +309,44 @@ impl Harness {
                         .write(|tx| crate::support::pack(tx, &ids, now as u64))
                         .map_err(fail)?;
                     m.packs.push(want.into_iter().collect());
+                    m.locations.push(Vec::new());
+                }
+            }
+            Op::PackBatch { n } => {
+                let todo = self
+                    .cat
+                    .read()
+                    .versions_to_pack(u64::from(n))
+                    .map_err(fail)?;
+                let want: Vec<u64> = m.to_pack().into_iter().take(usize::from(n)).collect();
+                let got: Vec<u64> = todo.iter().map(|v| hash_of(v.hash.as_ref())).collect();
+                prop_assert_eq!(&got, &want);
+                let packs: Vec<NewPack> = todo
+                    .iter()
+                    .map(|v| {
+                        let size = v.size.unwrap_or(0);
+                        NewPack {
+                            format: PackFormat::Cryptpack,
+                            key_id: "k".into(),
+                            plain_size: size,
+                            plain_hash: h(1 << 40),
+                            cipher_size: size + 64,
+                            cipher_hash: h(1 << 41),
+                            members: vec![PackMember {
+                                version: v.id,
+                                offset: 0,
+                                length: size,
+                            }],
+                        }
+                    })
+                    .collect();
+                let infos = self
+                    .cat
+                    .write(|tx| tx.record_packs(&packs, ts(now)))
+                    .map_err(fail)?;
+                prop_assert_eq!(infos.len(), packs.len());
+                for hh in want {
+                    m.packs.push([hh].into_iter().collect());
                     m.locations.push(Vec::new());
                 }
             }
@@ -292,6 +410,59 @@ impl Harness {
                     } else {
                         r.map_err(fail)?;
                         m.locations[pi].push(ti);
+                    }
+                }
+            }
+            Op::WriteBatch { tape, n } => {
+                let todo = self
+                    .cat
+                    .read()
+                    .packs_to_write(
+                        &CopyTarget {
+                            copies: 1,
+                            pool: None,
+                        },
+                        u64::from(n),
+                    )
+                    .map_err(fail)?;
+                let want: Vec<usize> = m.to_write().into_iter().take(usize::from(n)).collect();
+                let got: Vec<usize> = todo.iter().map(|p| p.id.get() as usize - 1).collect();
+                prop_assert_eq!(&got, &want);
+                if !self.tapes.is_empty() {
+                    let ti = usize::from(tape) % self.tapes.len();
+                    let before = self.cat.read().volume(self.tapes[ti]).map_err(fail)?;
+                    let mut locs = Vec::new();
+                    for p in &todo {
+                        self.block += 1;
+                        locs.push(NewLocation {
+                            pack: p.id,
+                            volume: self.tapes[ti],
+                            part: Part::whole(p.cipher_size.unwrap_or(0)),
+                            position: Position::Tape {
+                                partition: 0,
+                                start_block: self.block,
+                            },
+                            job: None,
+                        });
+                    }
+                    // The transaction goes on after a failed batch: nothing of it may stay.
+                    let r = self.cat.write(|tx| {
+                        let r = tx.record_locations(&locs, ts(now));
+                        Ok::<_, Error>(r)
+                    });
+                    let r = r.map_err(fail)?;
+                    let after = self.cat.read().volume(self.tapes[ti]).map_err(fail)?;
+                    if m.retired[ti] && !todo.is_empty() {
+                        prop_assert!(matches!(r, Err(Error::InvalidInput { .. })), "{:?}", r);
+                        prop_assert_eq!(&after, &before);
+                    } else {
+                        let ids = r.map_err(fail)?;
+                        prop_assert_eq!(ids.len(), todo.len());
+                        let added: u64 = todo.iter().map(|p| p.cipher_size.unwrap_or(0)).sum();
+                        prop_assert_eq!(after.bytes_used, before.bytes_used + added);
+                        for p in &want {
+                            m.locations[*p].push(ti);
+                        }
                     }
                 }
             }

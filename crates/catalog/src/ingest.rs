@@ -1,0 +1,535 @@
+//! The bulk insert path: scanned files, fetched contents, packs and locations.
+//!
+//! Every function here works on one item inside the caller's transaction, with cached
+//! statements and as few of them as the checks allow. The [`Txn`](crate::Txn) methods call
+//! them once (`record_scan`, …) or for a whole slice inside one savepoint (`record_scans`,
+//! …), so a batch is stored completely or not at all even when the caller keeps the
+//! transaction going after an error.
+//!
+//! Statements per item (a new file through to its location on a volume):
+//!
+//! | step                 | statements                                                  |
+//! |----------------------|-------------------------------------------------------------|
+//! | scan, new path       | look up file + latest version; insert file; insert version  |
+//! | scan, unchanged path | look up file + latest version; update version               |
+//! | fetched              | read version; insert content (a known hash: + look it up); update version |
+//! | pack (per member)    | read version's content and whether it is packed; insert member |
+//! | pack (per pack)      | insert pack                                                 |
+//! | location             | insert location if the pack exists (`INSERT … SELECT`)     |
+//! | location (per volume and batch) | read the volume once; update its bytes used once |
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Result, is_unique_violation, sql};
+use crate::records::{
+    Medium, NewLocation, NewPack, PackInfo, ScanChange, ScanOutcome, ScannedFile,
+};
+use crate::rows::position_columns;
+use crate::types::{
+    ContentId, Digest, FileId, LocationId, PackId, Position, SourceId, Timestamp, VersionId,
+    VolumeId, VolumeState, hex,
+};
+
+/// A path's file and latest version (`?1` source, `?2` path).
+pub(crate) const SCAN_LOOKUP: &str = "SELECT f.id, v.id, v.seq, v.size, v.mtime, v.content_id, v.deleted_at FROM file f \
+     LEFT JOIN version v ON v.id = \
+       (SELECT id FROM version WHERE file_id = f.id ORDER BY seq DESC LIMIT 1) \
+     WHERE f.path = ?2 AND f.source_id = ?1";
+
+/// A version's size and content (`?1` version).
+pub(crate) const FETCH_LOOKUP: &str = "SELECT v.size, v.content_id, c.hash_algo, c.hash \
+     FROM version v LEFT JOIN content c ON c.id = v.content_id WHERE v.id = ?1";
+
+/// A version's content and whether that content is in a pack (`?1` version).
+pub(crate) const MEMBER_LOOKUP: &str = "SELECT v.content_id, EXISTS (SELECT 1 FROM \
+     pack_member pm WHERE pm.content_id = v.content_id) FROM version v WHERE v.id = ?1";
+
+pub(crate) fn check_text(what: &'static str, s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(Error::InvalidInput {
+            what,
+            reason: "must not be empty".to_owned(),
+        });
+    }
+    if s.contains('\0') {
+        return Err(Error::InvalidInput {
+            what,
+            reason: "must not contain NUL".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn to_i64(what: &'static str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| Error::InvalidInput {
+        what,
+        reason: format!("{v} is too large"),
+    })
+}
+
+/// Fails with [`Error::NotFound`] unless the row `id` exists (`q` selects 1 by id).
+pub(crate) fn exists(c: &Connection, q: &str, id: i64, what: &'static str) -> Result<()> {
+    let found = c
+        .prepare_cached(q)
+        .and_then(|mut st| st.exists([id]))
+        .map_err(sql("look up"))?;
+    if found {
+        Ok(())
+    } else {
+        Err(Error::NotFound {
+            what,
+            key: id.to_string(),
+        })
+    }
+}
+
+/// Pack names: `n` names of 32 lowercase hex characters from one read of the OS random
+/// generator.
+pub(crate) fn pack_names(n: usize) -> Result<Vec<String>> {
+    let mut bytes = vec![0u8; n * 16];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
+    Ok(bytes.chunks_exact(16).map(hex).collect())
+}
+
+/// Finds or creates the content row for `hash` (dedup by hash). A known size is filled in
+/// when the row had none; a different known size is an [`Error::InvalidInput`] (and changes
+/// nothing).
+///
+/// A new hash (the bulk case) costs one statement: `INSERT … ON CONFLICT DO NOTHING`. Only
+/// a hash already known is looked up. (Measured: cheaper than `SELECT` then `INSERT`, and
+/// than an UPSERT with `RETURNING`, which SQLite runs like a trigger with a statement
+/// journal.)
+pub(crate) fn content_for(c: &Connection, hash: &Digest, size: Option<u64>) -> Result<ContentId> {
+    let algo = hash.algo().as_str();
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO content (hash_algo, hash, size) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut st| st.execute(params![algo, hash.bytes(), size]))
+        .map_err(sql("add content"))?;
+    if inserted == 1 {
+        return Ok(ContentId(c.last_insert_rowid()));
+    }
+    let (id, recorded): (i64, Option<u64>) = c
+        .prepare_cached("SELECT id, size FROM content WHERE hash_algo = ?1 AND hash = ?2")
+        .and_then(|mut st| {
+            st.query_row(params![algo, hash.bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+        })
+        .map_err(sql("find content"))?;
+    match (recorded, size) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Error::InvalidInput {
+                what: "content size",
+                reason: format!("{hash} is recorded with {a} bytes, not {b}"),
+            });
+        }
+        (None, Some(b)) => {
+            c.prepare_cached("UPDATE content SET size = ?2 WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![id, b]))
+                .map_err(sql("update content"))?;
+        }
+        _ => {}
+    }
+    Ok(ContentId(id))
+}
+
+/// Records one scanned file of a source known to exist. See
+/// [`Txn::record_scan`](crate::Txn::record_scan).
+pub(crate) fn scan_one(
+    c: &Connection,
+    source: SourceId,
+    file: &ScannedFile,
+    now: Timestamp,
+) -> Result<ScanOutcome> {
+    check_text("path", &file.path)?;
+    let size = to_i64("size", file.size)?;
+    let content = match &file.hash {
+        Some(h) => Some(content_for(c, h, Some(file.size))?),
+        None => None,
+    };
+    type Latest = (i64, i64, Option<i64>, i64, Option<i64>, Option<i64>);
+    let found: Option<(i64, Option<Latest>)> = c
+        .prepare_cached(SCAN_LOOKUP)
+        .and_then(|mut st| {
+            st.query_row(params![source.0, file.path], |r| {
+                let fid = r.get(0)?;
+                let latest = match r.get::<_, Option<i64>>(1)? {
+                    Some(vid) => Some((vid, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                    None => None,
+                };
+                Ok((fid, latest))
+            })
+            .optional()
+        })
+        .map_err(sql("find file"))?;
+    let insert_version = |fid: i64, seq: i64| -> Result<VersionId> {
+        c.prepare_cached(
+            "INSERT INTO version (file_id, seq, size, mtime, mode, content_id, first_seen, \
+             last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                fid,
+                seq,
+                size,
+                file.mtime.unix_seconds(),
+                file.mode,
+                content.map(|c| c.0),
+                now.unix_seconds()
+            ])
+        })
+        .map_err(sql("add version"))?;
+        Ok(VersionId(c.last_insert_rowid()))
+    };
+    let (fid, latest) = match found {
+        Some(f) => f,
+        None => {
+            c.prepare_cached("INSERT INTO file (source_id, path) VALUES (?1, ?2)")
+                .and_then(|mut st| st.execute(params![source.0, file.path]))
+                .map_err(sql("add file"))?;
+            (c.last_insert_rowid(), None)
+        }
+    };
+    let Some((vid, seq, old_size, old_mtime, old_content, deleted)) = latest else {
+        return Ok(ScanOutcome {
+            file: FileId(fid),
+            version: insert_version(fid, 1)?,
+            change: ScanChange::New,
+        });
+    };
+    let hash_differs = matches!((old_content, content), (Some(a), Some(b)) if a != b.0);
+    if deleted.is_some()
+        || old_size != Some(size)
+        || old_mtime != file.mtime.unix_seconds()
+        || hash_differs
+    {
+        return Ok(ScanOutcome {
+            file: FileId(fid),
+            version: insert_version(fid, seq + 1)?,
+            change: ScanChange::Changed,
+        });
+    }
+    c.prepare_cached(
+        "UPDATE version SET last_seen = max(last_seen, ?2), mode = ?3, \
+         content_id = coalesce(content_id, ?4) WHERE id = ?1",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            vid,
+            now.unix_seconds(),
+            file.mode,
+            content.map(|c| c.0)
+        ])
+    })
+    .map_err(sql("update version"))?;
+    Ok(ScanOutcome {
+        file: FileId(fid),
+        version: VersionId(vid),
+        change: ScanChange::Unchanged,
+    })
+}
+
+/// Records the content of one fetched version. See
+/// [`Txn::record_fetched`](crate::Txn::record_fetched).
+pub(crate) fn fetched_one(
+    c: &Connection,
+    version: VersionId,
+    hash: &Digest,
+    size: u64,
+) -> Result<ContentId> {
+    type Known = (Option<u64>, Option<i64>, Option<String>, Option<Vec<u8>>);
+    let row: Option<Known> = c
+        .prepare_cached(FETCH_LOOKUP)
+        .and_then(|mut st| {
+            st.query_row([version.0], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+        })
+        .map_err(sql("read version"))?;
+    let Some((known_size, known_content, algo, bytes)) = row else {
+        return Err(Error::NotFound {
+            what: "version",
+            key: version.to_string(),
+        });
+    };
+    if let Some(s) = known_size
+        && s != size
+    {
+        return Err(Error::ContentMismatch {
+            version,
+            detail: format!("scanned size {s}, fetched size {size}"),
+        });
+    }
+    if let Some(content) = known_content {
+        let same =
+            algo.as_deref() == Some(hash.algo().as_str()) && bytes.as_deref() == Some(hash.bytes());
+        if !same {
+            return Err(Error::ContentMismatch {
+                version,
+                detail: format!("fetched hash {hash} differs from the recorded one"),
+            });
+        }
+        return Ok(ContentId(content));
+    }
+    let content = content_for(c, hash, Some(size))?;
+    c.prepare_cached("UPDATE version SET content_id = ?2, size = ?3 WHERE id = ?1")
+        .and_then(|mut st| st.execute(params![version.0, content.0, size]))
+        .map_err(sql("record fetched content"))?;
+    Ok(content)
+}
+
+/// Records one pack named `name` (a fresh name is drawn if it is taken). See
+/// [`Txn::record_pack`](crate::Txn::record_pack).
+pub(crate) fn pack_one(
+    c: &Connection,
+    pack: &NewPack,
+    name: String,
+    now: Timestamp,
+) -> Result<PackInfo> {
+    check_text("key id", &pack.key_id)?;
+    if pack.members.is_empty() {
+        return Err(Error::InvalidInput {
+            what: "pack",
+            reason: "a pack needs at least one member".to_owned(),
+        });
+    }
+    to_i64("plain size", pack.plain_size)?;
+    to_i64("cipher size", pack.cipher_size)?;
+    let mut contents: Vec<(i64, u64, u64)> = Vec::with_capacity(pack.members.len());
+    for m in &pack.members {
+        let end = m.offset.checked_add(m.length);
+        if end.is_none_or(|e| e > pack.plain_size) {
+            return Err(Error::InvalidInput {
+                what: "pack member",
+                reason: format!(
+                    "version {} at {}+{} lies outside the {}-byte plaintext",
+                    m.version, m.offset, m.length, pack.plain_size
+                ),
+            });
+        }
+        let row: Option<(Option<i64>, bool)> = c
+            .prepare_cached(MEMBER_LOOKUP)
+            .and_then(|mut st| {
+                st.query_row([m.version.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(sql("read version"))?;
+        let content = match row {
+            None => {
+                return Err(Error::NotFound {
+                    what: "version",
+                    key: m.version.to_string(),
+                });
+            }
+            Some((None, _)) => {
+                return Err(Error::InvalidInput {
+                    what: "pack member",
+                    reason: format!("version {} has no content yet (not fetched)", m.version),
+                });
+            }
+            Some((Some(_), true)) => return Err(Error::AlreadyPacked { version: m.version }),
+            Some((Some(c), false)) => c,
+        };
+        if !contents.iter().any(|c| c.0 == content) {
+            contents.push((content, m.offset, m.length));
+        }
+    }
+    let mut name = name;
+    let mut attempts = 0;
+    let id = loop {
+        let r = c
+            .prepare_cached(
+                "INSERT INTO pack (name, format, key_id, plain_size, plain_hash_algo, \
+                 plain_hash, cipher_size, cipher_hash_algo, cipher_hash, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    name,
+                    pack.format.as_str(),
+                    pack.key_id,
+                    pack.plain_size,
+                    pack.plain_hash.algo().as_str(),
+                    pack.plain_hash.bytes(),
+                    pack.cipher_size,
+                    pack.cipher_hash.algo().as_str(),
+                    pack.cipher_hash.bytes(),
+                    now.unix_seconds()
+                ])
+            });
+        match r {
+            Ok(_) => break c.last_insert_rowid(),
+            Err(e) if is_unique_violation(&e) && attempts < 3 => {
+                attempts += 1;
+                name = pack_names(1)?.pop().unwrap_or_default();
+            }
+            Err(e) => return Err(sql("add pack")(e)),
+        }
+    };
+    for (content, offset, length) in contents {
+        c.prepare_cached(
+            "INSERT INTO pack_member (pack_id, content_id, offset, length) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut st| st.execute(params![id, content, offset, length]))
+        .map_err(sql("add pack member"))?;
+    }
+    Ok(PackInfo {
+        id: PackId(id),
+        name,
+        format: pack.format,
+        key_id: pack.key_id.clone(),
+        plain_size: Some(pack.plain_size),
+        plain_hash: Some(pack.plain_hash.clone()),
+        cipher_size: Some(pack.cipher_size),
+        cipher_hash: Some(pack.cipher_hash.clone()),
+        created_at: now,
+    })
+}
+
+/// What a location insert needs to know about its volume, read once per batch.
+#[derive(Debug)]
+pub(crate) struct VolumeFacts {
+    label: String,
+    is_tape: bool,
+    retired: bool,
+    /// Bytes added by this batch, not yet written to `volume.bytes_used`.
+    pending: u64,
+}
+
+/// Volumes touched by a batch of locations: read once each, their usage updated once each
+/// by [`VolumeCache::flush`].
+#[derive(Debug, Default)]
+pub(crate) struct VolumeCache {
+    volumes: HashMap<VolumeId, VolumeFacts>,
+}
+
+impl VolumeCache {
+    fn facts(&mut self, c: &Connection, id: VolumeId) -> Result<&mut VolumeFacts> {
+        match self.volumes.entry(id) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let v = crate::query::Reader::new(c).volume(id)?;
+                Ok(e.insert(VolumeFacts {
+                    label: v.label(),
+                    is_tape: matches!(v.medium, Medium::Tape { .. }),
+                    retired: v.state == VolumeState::Retired,
+                    pending: 0,
+                }))
+            }
+        }
+    }
+
+    /// Adds each volume's new bytes to its usage and makes a blank volume appendable.
+    pub(crate) fn flush(&mut self, c: &Connection) -> Result<()> {
+        for (id, facts) in &self.volumes {
+            let added = to_i64("bytes used", facts.pending)?;
+            c.prepare_cached(
+                "UPDATE volume SET bytes_used = bytes_used + ?2, \
+                 state = CASE state WHEN 'blank' THEN 'appendable' ELSE state END WHERE id = ?1",
+            )
+            .and_then(|mut st| st.execute(params![id.0, added]))
+            .map_err(sql("update volume usage"))?;
+        }
+        self.volumes.clear();
+        Ok(())
+    }
+}
+
+/// Records one location; its bytes are added to the volume by `volumes.flush`. See
+/// [`Txn::record_location`](crate::Txn::record_location).
+pub(crate) fn location_one(
+    c: &Connection,
+    volumes: &mut VolumeCache,
+    loc: &NewLocation,
+    now: Timestamp,
+) -> Result<LocationId> {
+    if loc.part.count == 0 || loc.part.index >= loc.part.count {
+        return Err(Error::InvalidInput {
+            what: "part",
+            reason: format!("part {} of {}", loc.part.index, loc.part.count),
+        });
+    }
+    let length = match loc.part.length {
+        Some(l) => {
+            to_i64("part length", l)?;
+            l
+        }
+        None => 0,
+    };
+    let (kind, partition, start_block, key) = position_columns(&loc.position);
+    if let Some(b) = start_block {
+        to_i64("start block", b)?;
+    }
+    let volume = volumes.facts(c, loc.volume)?;
+    if volume.retired {
+        return Err(Error::InvalidInput {
+            what: "volume",
+            reason: format!("{} is retired", volume.label),
+        });
+    }
+    let pos_on_tape = !matches!(loc.position, Position::Object { .. });
+    if volume.is_tape != pos_on_tape {
+        return Err(Error::InvalidInput {
+            what: "position",
+            reason: format!("{:?} does not fit volume {}", loc.position, volume.label),
+        });
+    }
+    let r = c
+        .prepare_cached(
+            "INSERT INTO location (pack_id, volume_id, part_index, part_count, part_offset, \
+             length, position_kind, partition, start_block, object_key, written_at, job_id) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
+             WHERE EXISTS (SELECT 1 FROM pack WHERE id = ?1)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                loc.pack.0,
+                loc.volume.0,
+                loc.part.index,
+                loc.part.count,
+                loc.part.offset,
+                loc.part.length,
+                kind,
+                partition,
+                start_block,
+                key,
+                now.unix_seconds(),
+                loc.job.map(|j| j.0)
+            ])
+        });
+    match r {
+        Ok(0) => {
+            return Err(Error::NotFound {
+                what: "pack",
+                key: loc.pack.to_string(),
+            });
+        }
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(Error::AlreadyExists {
+                what: "location",
+                key: format!(
+                    "pack {} part {} on {}",
+                    loc.pack, loc.part.index, volume.label
+                ),
+            });
+        }
+        Err(e)
+            if matches!(&e, rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) =>
+        {
+            return Err(Error::NotFound {
+                what: "job",
+                key: loc.job.map(|j| j.to_string()).unwrap_or_default(),
+            });
+        }
+        Err(e) => return Err(sql("add location")(e)),
+    }
+    volume.pending = volume.pending.saturating_add(length);
+    Ok(LocationId(c.last_insert_rowid()))
+}

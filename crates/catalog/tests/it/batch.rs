@@ -1,0 +1,171 @@
+//! The batch calls (`record_scans`, `record_fetches`, `record_packs`, `record_locations`):
+//! same results as item by item, and all-or-nothing inside a transaction that goes on.
+
+use catalog::{
+    Catalog, Error, Fetched, NewLocation, NewPack, PackFormat, PackMember, Part, Position,
+    ScanChange, VolumeState,
+};
+
+use crate::support::{TestResult, fetched, file, h, t, tape};
+
+#[test]
+fn record_scans_matches_record_scan() -> TestResult {
+    let listing = vec![
+        file("a", 1, 1),
+        file("b", 2, 1),
+        file("a", 1, 1), // listed twice: unchanged the second time
+        file("b", 3, 1), // changed within the same batch
+    ];
+    let mut one = Catalog::open_in_memory()?;
+    let mut many = Catalog::open_in_memory()?;
+    let s1 = one.write(|tx| tx.add_source("s", "/", t(0)))?;
+    let s2 = many.write(|tx| tx.add_source("s", "/", t(0)))?;
+    let by_item = one.write(|tx| {
+        listing
+            .iter()
+            .map(|f| tx.record_scan(s1, f, t(1)))
+            .collect::<catalog::Result<Vec<_>>>()
+    })?;
+    let by_batch = many.write(|tx| tx.record_scans(s2, &listing, t(1)))?;
+    assert_eq!(by_item, by_batch);
+    assert_eq!(
+        by_batch.iter().map(|o| o.change).collect::<Vec<_>>(),
+        [
+            ScanChange::New,
+            ScanChange::New,
+            ScanChange::Unchanged,
+            ScanChange::Changed
+        ]
+    );
+    for path in ["a", "b"] {
+        assert_eq!(
+            one.read().versions_of(s1, path)?,
+            many.read().versions_of(s2, path)?
+        );
+    }
+    // A later scan: "a" is unchanged (last seen moves), "b" is back at size 2.
+    let again = many.write(|tx| tx.record_scans(s2, &listing[..2], t(5)))?;
+    assert_eq!(
+        again.iter().map(|o| o.change).collect::<Vec<_>>(),
+        [ScanChange::Unchanged, ScanChange::Changed]
+    );
+    assert_eq!(many.read().versions_of(s2, "a")?[0].last_seen, t(5));
+    assert_eq!(many.read().versions_of(s2, "b")?.len(), 3);
+    assert!(many.check()?.is_ok());
+    Ok(())
+}
+
+#[test]
+fn a_failed_batch_leaves_nothing_and_the_transaction_goes_on() -> TestResult {
+    let (mut cat, src, vs) = fetched(&["x", "y"])?;
+    let vol = cat.write(|tx| tx.add_tape(&tape("T00001L8"), t(2)))?;
+    cat.write(|tx| {
+        // Scans: the third path is empty.
+        let r = tx.record_scans(
+            src,
+            &[file("new1", 1, 1), file("new2", 1, 1), file("", 1, 1)],
+            t(3),
+        );
+        assert!(
+            matches!(r, Err(Error::InvalidInput { what: "path", .. })),
+            "{r:?}"
+        );
+        assert!(tx.read().versions_of(src, "new1")?.is_empty());
+
+        // Fetches: the second one has the wrong size.
+        let more = tx.record_scans(src, &[file("f1", 10, 1), file("f2", 20, 1)], t(3))?;
+        let r = tx.record_fetches(&[
+            Fetched {
+                version: more[0].version,
+                hash: h(100),
+                size: 10,
+            },
+            Fetched {
+                version: more[1].version,
+                hash: h(101),
+                size: 21,
+            },
+        ]);
+        assert!(matches!(r, Err(Error::ContentMismatch { .. })), "{r:?}");
+        assert_eq!(tx.read().version(more[0].version)?.hash, None);
+
+        // Packs: the second pack repeats the first one's content.
+        let pack_of = |v| NewPack {
+            format: PackFormat::Cryptpack,
+            key_id: "k".into(),
+            plain_size: 100,
+            plain_hash: h(7),
+            cipher_size: 164,
+            cipher_hash: h(8),
+            members: vec![PackMember {
+                version: v,
+                offset: 0,
+                length: 100,
+            }],
+        };
+        let r = tx.record_packs(&[pack_of(vs[0]), pack_of(vs[0])], t(4));
+        assert!(matches!(r, Err(Error::AlreadyPacked { .. })), "{r:?}");
+        assert_eq!(tx.read().summary()?.packs, 0);
+        let packs = tx.record_packs(&[pack_of(vs[0])], t(4))?;
+        assert_eq!(packs.len(), 1);
+        assert_eq!(packs[0].name.len(), 32);
+
+        // Locations: the second one is a duplicate of the first.
+        let loc = NewLocation {
+            pack: packs[0].id,
+            volume: vol,
+            part: Part::whole(164),
+            position: Position::Tape {
+                partition: 1,
+                start_block: 5,
+            },
+            job: None,
+        };
+        let r = tx.record_locations(&[loc.clone(), loc.clone()], t(5));
+        assert!(matches!(r, Err(Error::AlreadyExists { .. })), "{r:?}");
+        let v = tx.read().volume(vol)?;
+        assert_eq!((v.bytes_used, v.state), (0, VolumeState::Blank));
+        assert!(tx.read().locations_on_volume(vol)?.is_empty());
+        let ids = tx.record_locations(&[loc], t(5))?;
+        assert_eq!(ids.len(), 1);
+        let v = tx.read().volume(vol)?;
+        assert_eq!((v.bytes_used, v.state), (164, VolumeState::Appendable));
+        Ok::<_, Error>(())
+    })?;
+    let report = cat.check()?;
+    assert!(report.is_ok(), "{:?}", report.problems);
+    Ok(())
+}
+
+#[test]
+fn record_locations_refuses_unknown_packs_and_volumes() -> TestResult {
+    let (mut cat, _, _) = fetched(&["x"])?;
+    let vol = cat.write(|tx| tx.add_tape(&tape("T00001L8"), t(2)))?;
+    let loc = |pack: i64, volume| NewLocation {
+        pack: catalog::PackId::from_raw(pack),
+        volume,
+        part: Part::whole(1),
+        position: Position::Tape {
+            partition: 1,
+            start_block: 0,
+        },
+        job: None,
+    };
+    let r = cat.write(|tx| tx.record_locations(&[loc(99, vol)], t(3)));
+    assert!(
+        matches!(r, Err(Error::NotFound { what: "pack", .. })),
+        "{r:?}"
+    );
+    let r = cat.write(|tx| tx.record_locations(&[loc(1, catalog::VolumeId::from_raw(99))], t(3)));
+    assert!(
+        matches!(r, Err(Error::NotFound { what: "volume", .. })),
+        "{r:?}"
+    );
+    let r =
+        cat.write(|tx| tx.record_scans(catalog::SourceId::from_raw(99), &[file("a", 1, 1)], t(3)));
+    assert!(
+        matches!(r, Err(Error::NotFound { what: "source", .. })),
+        "{r:?}"
+    );
+    Ok(())
+}
