@@ -31,6 +31,9 @@ pub struct BackuppcArgs {
     /// Chunk size (both ways).
     #[arg(long, default_value = "256MiB")]
     chunk: String,
+    /// Use the release binary already built in the target directory (do not rebuild).
+    #[arg(long)]
+    no_build: bool,
 }
 
 fn parse_size(s: &str) -> anyhow::Result<u64> {
@@ -68,6 +71,13 @@ fn noise_file(path: &Path, len: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `part.000001` → `part.000001.gpg` (as the seed names its encrypted chunks).
+fn gpg_name(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".gpg");
+    PathBuf::from(s)
+}
+
 fn check(cmd: &mut Command) -> anyhow::Result<()> {
     let out = cmd
         .stdin(Stdio::null())
@@ -88,14 +98,16 @@ pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
     let size = parse_size(&args.size)?;
     let chunk = parse_size(&args.chunk)?;
     let root = crate::root();
-    crate::run_cmd(Command::new("cargo").current_dir(&root).args([
-        "build",
-        "--release",
-        "--locked",
-        "--quiet",
-        "-p",
-        "tapebackup",
-    ]))?;
+    if !args.no_build {
+        crate::run_cmd(Command::new("cargo").current_dir(&root).args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "-p",
+            "tapebackup",
+        ]))?;
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
@@ -196,7 +208,7 @@ pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
             .arg(&pass)
             .env("GNUPGHOME", &gnupg)
             .arg("-o")
-            .arg(p.with_extension("gpg"))
+            .arg(gpg_name(p))
             .arg(p)
             .stdin(Stdio::null())
             .spawn()
@@ -213,7 +225,7 @@ pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
             pending.push_back((names[next].clone(), spawn_gpg(&names[next])?));
             next += 1;
         }
-        let enc = part.with_extension("gpg");
+        let enc = gpg_name(&part);
         let name = enc
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
