@@ -3,6 +3,7 @@
 //! - `cargo xtask test`: install what the tests need (idempotent), then run every test.
 //! - `cargo xtask demo`: the main job on the built-in virtual library.
 //! - `cargo xtask bench <what>`: our code against its peers, side by side, with ratios.
+//! - `cargo xtask man [--out DIR]`: the man pages (default `target/man`).
 //! - `cargo xtask hw-smoke`: check a real (or virtual) library and drive, pass/fail report.
 //! - `cargo xtask vm-smoke`: our SCSI code against a real Linux tape stack in a QEMU guest.
 
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod demo;
 mod hw_smoke;
+mod man;
 mod vm_smoke;
 
 #[derive(Debug, Parser)]
@@ -38,6 +40,8 @@ enum Task {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Man pages from the CLI's clap definitions: tapebackup.1 and one per subcommand.
+    Man(man::Args),
     /// Benchmarks: our code and its peer side by side in one run, printing ratios.
     Bench {
         #[command(subcommand)]
@@ -60,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test { no_deps } => test(no_deps),
         Task::Demo { dir } => demo::run(dir),
         Task::Bench { which } => bench::run(which),
+        Task::Man(args) => man::run(args),
         Task::HwSmoke(args) => hw_smoke::run(args),
         Task::VmSmoke(args) => vm_smoke::run(args),
         Task::VmSmokeGuest(args) => vm_smoke::guest_main(args),

@@ -56,6 +56,10 @@ pub enum Command {
     Jobs(cmd::status::JobsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cmd::completions::CompletionsArgs),
+    /// Write man pages (tapebackup.1 and one per subcommand) into a directory; `cargo
+    /// xtask man` runs it.
+    #[command(hide = true)]
+    Manpage(cmd::manpage::ManpageArgs),
     /// Key files: create, show, rotate (rewrap packs).
     Key(cmd::key::KeyArgs),
     /// Encrypt a file or stdin into a cryptpack pack.

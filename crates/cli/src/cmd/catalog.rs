@@ -1,4 +1,4 @@
-//! `tapebackup catalog check|snapshot|merge|import-legacy`, `tapebackup files` and
+//! `tapebackup catalog check|snapshot|merge|import-legacy|recover`, `tapebackup files` and
 //! `tapebackup tapes`: the catalog's own commands and listings.
 
 use std::io::Write;
@@ -13,6 +13,8 @@ use catalog::{
 };
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+
+use tapebackup::workflow::{self, RecoverOptions, recover::RecoverError};
 
 use crate::output::Context;
 
@@ -79,6 +81,22 @@ pub enum CatalogAction {
         #[arg(long, default_value = "default")]
         pool: String,
     },
+    /// Rebuild the catalog from one tape plus the key: the newest encrypted catalog
+    /// snapshot on the tape becomes the catalog (or is merged into it with --merge). Pack
+    /// files written after that snapshot are listed; those it does not know cannot be
+    /// restored by path.
+    Recover {
+        /// The cartridge to read (barcode), loaded through the configured library.
+        #[arg(long, value_name = "BARCODE")]
+        from_tape: String,
+        /// The catalog to write (default: --catalog, else the configured one).
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+        /// Merge into the existing catalog (without it, an existing catalog is never
+        /// touched).
+        #[arg(long)]
+        merge: bool,
+    },
 }
 
 /// Arguments of `tapebackup files`.
@@ -127,6 +145,12 @@ pub struct TapesArgs {
 pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     if e.downcast_ref::<CheckFailed>().is_some() {
         return Some(CATALOG);
+    }
+    if let Some(r) = e.downcast_ref::<RecoverError>() {
+        return Some(match r {
+            RecoverError::CatalogExists { .. } => crate::exit::USAGE,
+            RecoverError::NoSnapshot { .. } | RecoverError::BadSnapshot { .. } => CATALOG,
+        });
     }
     match e.downcast_ref::<catalog::Error>()? {
         catalog::Error::Io { .. } => Some(crate::exit::IO),
@@ -284,6 +308,104 @@ pub fn run(args: &CatalogArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Re
             });
             print_counts(out, ctx, "imported", &v)?;
         }
+        CatalogAction::Recover {
+            from_tape,
+            to,
+            merge,
+        } => recover(
+            from_tape,
+            to.as_ref().or(args.path.catalog.as_ref()),
+            *merge,
+            ctx,
+            out,
+        )?,
+    }
+    Ok(())
+}
+
+/// Runs `tapebackup catalog recover --from-tape BARCODE`.
+fn recover(
+    barcode: &str,
+    to: Option<&PathBuf>,
+    merge: bool,
+    ctx: &Context,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let config = crate::cmd::progress::config(ctx)?;
+    let key = workflow::unlock_key(&config)?;
+    let p = crate::cmd::progress::CliProgress::new(ctx);
+    let options = RecoverOptions {
+        barcode: barcode.to_owned(),
+        to: to.cloned(),
+        merge,
+    };
+    let r = workflow::recover(&config, &key, &options, &p, workflow::no_cancel())?;
+    drop(p);
+    if ctx.json {
+        return crate::cmd::progress::json(out, &r);
+    }
+    match &r.snapshot {
+        Some(snap) => writeln!(
+            out,
+            "{} {} from {} (snapshot {snap}, the newest of {} on the tape)",
+            if r.installed {
+                "recovered catalog"
+            } else {
+                "merged into catalog"
+            },
+            r.catalog.display(),
+            r.barcode,
+            r.snapshots_on_tape
+        )?,
+        None => writeln!(
+            out,
+            "{} holds no catalog snapshot: reconciled its pack files with catalog {}",
+            r.barcode,
+            r.catalog.display()
+        )?,
+    }
+    if let Some(m) = &r.merged {
+        writeln!(
+            out,
+            "added: sources {}, files {}, versions {}, packs {}, volumes {}, locations {}, \
+             verifications {}",
+            m.sources, m.files, m.versions, m.packs, m.volumes, m.locations, m.verifications
+        )?;
+    }
+    writeln!(
+        out,
+        "pack files on the tape: {}, recorded in the catalog: {}, reattached from the tape's \
+         index: {}, not accounted for: {}",
+        r.packs_on_tape,
+        r.packs_recorded,
+        r.reattached.len(),
+        r.unknown.len()
+    )?;
+    if r.tape_added {
+        writeln!(out, "added tape {} to the catalog", r.barcode)?;
+    }
+    for name in &r.reattached {
+        writeln!(out, "reattached {name}")?;
+    }
+    for u in &r.unknown {
+        writeln!(
+            out,
+            "NOT RECOVERED {} ({}): {}",
+            u.path,
+            u.bytes
+                .map_or_else(|| "size unknown".to_owned(), human_bytes),
+            u.reason
+        )?;
+    }
+    if !r.unknown.is_empty() {
+        writeln!(
+            out,
+            "{} pack file(s) on {} were written after its newest catalog snapshot: their \
+             ciphertext is intact, but which files they hold was only in the lost catalog. A \
+             newer snapshot on another tape may know them: recover from it with --merge.",
+            r.unknown.len(),
+            r.barcode
+        )?;
     }
     Ok(())
 }

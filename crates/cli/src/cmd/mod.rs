@@ -15,6 +15,7 @@ pub mod init;
 pub mod key;
 pub mod library;
 pub mod ltfs;
+pub mod manpage;
 pub mod progress;
 pub mod restore;
 pub mod status;
@@ -48,6 +49,7 @@ pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
         }
         Command::Init(args) => init::run(&args, ctx, &mut stdout),
         Command::Completions(args) => completions::run(&args, ctx, &mut stdout),
+        Command::Manpage(args) => manpage::run(&args, ctx, &mut stdout),
         Command::Get(args) => backup::get(&args, ctx, &mut stdout),
         Command::Pack(args) => backup::pack(&args, ctx, &mut stdout),
         Command::Write(args) => backup::write(&args, ctx, &mut stdout),
@@ -84,10 +86,13 @@ pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
     {
         return Some(crate::exit::USAGE);
     }
-    if e.downcast_ref::<tapebackup::workflow::restore::UnsafePath>()
-        .is_some()
-    {
-        return Some(crate::exit::USAGE);
+    if let Some(l) = e.downcast_ref::<tapebackup::workflow::legacy::LegacyError>() {
+        use tapebackup::workflow::legacy::LegacyError;
+        return Some(match l {
+            LegacyError::HashMismatch { .. } => 4, // authentication / corrupt data
+            LegacyError::NotOnTape { .. } | LegacyError::Ambiguous { .. } => 6,
+            LegacyError::NoPassphrase => crate::exit::USAGE,
+        });
     }
     if let Some(code) = catalog::exit_code_of(e) {
         return Some(code);

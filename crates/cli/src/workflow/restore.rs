@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context as _, bail};
 use catalog::{
-    Catalog, JobId, JobOutcome, PackFormat, RestoreFile, RestoreQuery, Timestamp,
+    Catalog, JobId, JobOutcome, PackFormat, Position, RestoreFile, RestoreQuery, Timestamp,
     VersionSelector,
 };
 
@@ -54,7 +54,7 @@ pub struct UnsafePath {
     pub path: String,
 }
 
-fn dest_of(to: &Path, f: &RestoreFile) -> Result<PathBuf, UnsafePath> {
+pub(crate) fn dest_of(to: &Path, f: &RestoreFile) -> Result<PathBuf, UnsafePath> {
     let bad = || UnsafePath {
         path: format!("{}/{}", f.source_name, f.path),
     };
@@ -123,7 +123,15 @@ pub fn restore(
     std::fs::create_dir_all(&options.to)?;
     // Packs on object-store volumes first (no library needed); the tape runs remain.
     let Some(plan) = super::object::restore_objects(
-        config, cat, key, job, plan, &options.to, &mut report, progress, cancel,
+        config,
+        cat,
+        key,
+        job,
+        plan,
+        &options.to,
+        &mut report,
+        progress,
+        cancel,
     )?
     else {
         return Ok(report);
@@ -148,6 +156,16 @@ pub fn restore(
     let drive_no = config.file.tapes.drive;
     // Spanning packs: ciphertext assembled part by part, files listed on part 0.
     let mut spans: HashMap<i64, (tempfile::NamedTempFile, u32, Vec<RestoreFile>)> = HashMap::new();
+    // The seed tool's passphrase (see `legacy`), asked for before any tape moves.
+    let mut legacy_pass = super::legacy::LegacyPassphrase::default();
+    if plan
+        .runs
+        .iter()
+        .flat_map(|r| &r.reads)
+        .any(|r| r.format == PackFormat::LegacyOpensslAes256CbcPbkdf2)
+    {
+        legacy_pass.get()?;
+    }
     for run in &plan.runs {
         let mut drive = load_barcode(&mut lib, drive_no, &run.label, progress)?;
         report.tapes.push(run.label.clone());
@@ -155,6 +173,32 @@ pub fn restore(
         for read in &run.reads {
             if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                 bail!("cancelled; resume with `tapebackup restore --resume {job}`");
+            }
+            if read.format == PackFormat::LegacyOpensslAes256CbcPbkdf2 {
+                let (TapeReader::Ltfs(volume), Position::LtfsFile { name, .. }) =
+                    (&mut tape, &read.position)
+                else {
+                    bail!(
+                        "legacy pack {} is not an LTFS file on {}",
+                        read.pack_name,
+                        run.label
+                    );
+                };
+                super::legacy::restore_read(
+                    cat,
+                    job,
+                    volume,
+                    &run.label,
+                    name,
+                    read,
+                    &options.to,
+                    &mut legacy_pass,
+                    &mut report,
+                    progress,
+                    cancel,
+                )
+                .with_context(|| format!("legacy pack {} on {}", read.pack_name, run.label))?;
+                continue;
             }
             if read.format != PackFormat::Cryptpack {
                 bail!(
