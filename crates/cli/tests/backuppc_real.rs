@@ -259,6 +259,22 @@ fn real_backuppc_archives_through_us_and_the_script_restores_it() {
     let chunks = objects.iter().filter(|o| o.key.contains("/chunk-")).count();
     assert!(chunks >= 3, "{objects:?}");
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+    // The catalog next to the config (written as user backuppc) knows every chunk and the
+    // job that archived them.
+    let files = run(Command::new(BIN).args([
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+        "files",
+        "localhost/*",
+    ]));
+    let rows: serde_json::Value = serde_json::from_str(&files).unwrap();
+    assert_eq!(rows.as_array().map(Vec::len), Some(chunks), "{rows}");
+    let jobs = run(Command::new(BIN).args(["--config", config.to_str().unwrap(), "jobs"]));
+    assert!(
+        jobs.contains("succeeded") && jobs.contains("backuppc localhost"),
+        "{jobs}"
+    );
 
     // The restore script, run with sh, into an empty directory.
     let script = run(Command::new(BIN).args([

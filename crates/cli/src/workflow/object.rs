@@ -365,7 +365,7 @@ impl<R: Read> Read for Hashing<'_, R> {
     }
 }
 
-/// Uploads every pending pack (those [`write`](super::write) would put on tape: fewer
+/// Uploads every pending pack (those [`write`](super::write()) would put on tape: fewer
 /// than `tapes.copies` copies in `tapes.pool`) to `target`, checks what landed, and records
 /// each location. Pack files stay in the packs directory.
 pub fn write_to(
@@ -565,7 +565,7 @@ pub fn with_object_reader<T>(
 }
 
 /// Restores the reads of `plan` that are on object-store volumes (for
-/// [`restore`](super::restore)); returns the rest of the plan (the tape runs), or `None`
+/// [`restore`](super::restore())); returns the rest of the plan (the tape runs), or `None`
 /// when nothing is left and the restore job was finished here.
 #[allow(
     clippy::too_many_arguments,
@@ -718,7 +718,7 @@ fn check_object(
     got.unwrap_or_else(|e| (VerifyOutcome::Unreadable, Some(format!("{e:#}")), 0))
 }
 
-/// Verifies the packs on every object-store volume (for [`verify`](super::verify)), as one
+/// Verifies the packs on every object-store volume (for [`verify`](super::verify())), as one
 /// verify job; results are recorded per location and added to `report`.
 pub(crate) fn verify_objects(
     config: &Config,
