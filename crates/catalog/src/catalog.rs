@@ -138,7 +138,9 @@ impl Catalog {
     }
 
     /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`): committed when `f` returns
-    /// `Ok`, rolled back when it returns `Err` (or panics, or the process dies).
+    /// `Ok`, rolled back when it returns `Err` (or panics, or the process dies). Also rolled
+    /// back, with [`Error::TransactionAbandoned`], when a batch call of [`Txn`] failed and
+    /// `f` returned `Ok` anyway: a batch is never stored in part.
     pub fn write<T, E>(&mut self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<Error>,
@@ -149,6 +151,10 @@ impl Catalog {
             .map_err(sql("begin transaction"))?;
         let mut txn = Txn::new(tx);
         let value = f(&mut txn)?;
+        if let Some(op) = txn.abandoned() {
+            // Dropping the transaction rolls it back.
+            return Err(Error::TransactionAbandoned { op }.into());
+        }
         txn.commit()?;
         Ok(value)
     }
@@ -174,8 +180,7 @@ const STATEMENT_CACHE: usize = 128;
 fn tune(conn: &Connection) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(&format!(
-        "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY; \
-         PRAGMA mmap_size = {MMAP_BYTES}; \
+        "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA mmap_size = {MMAP_BYTES}; \
          PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}; \
          PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
     ))

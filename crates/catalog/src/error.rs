@@ -127,6 +127,14 @@ pub enum Error {
     /// The operating system's random generator failed.
     #[error("random number generator failed: {0}")]
     Random(String),
+    /// A batch call (`record_scans`, `record_fetches`, `record_packs`, `record_locations`)
+    /// failed earlier in this transaction and its error was not returned from the closure:
+    /// the transaction was rolled back rather than committed with part of the batch.
+    #[error("{op} failed earlier in this transaction; the whole transaction was rolled back")]
+    TransactionAbandoned {
+        /// The batch call that failed.
+        op: &'static str,
+    },
     /// The caller's cancel flag was set; the operation's transaction was rolled back.
     #[error("cancelled")]
     Cancelled,

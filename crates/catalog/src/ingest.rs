@@ -2,9 +2,8 @@
 //!
 //! Every function here works on one item inside the caller's transaction, with cached
 //! statements and as few of them as the checks allow. The [`Txn`](crate::Txn) methods call
-//! them once (`record_scan`, …) or for a whole slice inside one savepoint (`record_scans`,
-//! …), so a batch is stored completely or not at all even when the caller keeps the
-//! transaction going after an error.
+//! them once (`record_scan`, …) or for a whole slice (`record_scans`, …); a failed batch
+//! abandons the transaction, so a batch is stored completely or not at all.
 //!
 //! Statements per item (a new file through to its location on a volume):
 //!

@@ -19,6 +19,8 @@ use crate::types::{
 #[derive(Debug)]
 pub struct Txn<'c> {
     tx: Transaction<'c>,
+    /// The batch call that failed, if one did: the transaction must not be committed.
+    abandoned: Option<&'static str>,
 }
 
 /// Generates a pack name: 32 lowercase hex characters from the OS random generator.
@@ -30,7 +32,33 @@ pub fn generate_pack_name() -> Result<String> {
 
 impl<'c> Txn<'c> {
     pub(crate) fn new(tx: Transaction<'c>) -> Txn<'c> {
-        Txn { tx }
+        Txn {
+            tx,
+            abandoned: None,
+        }
+    }
+
+    /// The batch call that failed in this transaction, if any.
+    pub(crate) fn abandoned(&self) -> Option<&'static str> {
+        self.abandoned
+    }
+
+    /// Runs one batch call. A batch stops at its first failing item with the items before
+    /// it already written. Rather than pay for a savepoint per batch (SQLite then copies
+    /// every page the batch touches to its sub-journal, and every statement truncates it:
+    /// measured half again the cost of the fetched stage), a failure marks the transaction
+    /// abandoned, so [`Catalog::write`](crate::Catalog::write) rolls it back even if the
+    /// closure swallows the error.
+    fn batch<T>(
+        &mut self,
+        op: &'static str,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+    ) -> Result<T> {
+        let r = f(&self.tx);
+        if r.is_err() {
+            self.abandoned.get_or_insert(op);
+        }
+        r
     }
 
     pub(crate) fn commit(self) -> Result<()> {
@@ -85,8 +113,9 @@ impl<'c> Txn<'c> {
         ingest::scan_one(&self.tx, source, file, now)
     }
 
-    /// Records many files seen by one scan of `source` (the way a listing arrives) as one
-    /// all-or-nothing step: on an error (e.g. an empty path) nothing of the batch is stored.
+    /// Records many files seen by one scan of `source` (the way a listing arrives) in one
+    /// call. On an error (e.g. an empty path) the transaction is abandoned: nothing of it is
+    /// stored, even if the closure goes on (see [`Error::TransactionAbandoned`]).
     /// Same rules as [`Txn::record_scan`] for each file, in order (a path listed twice is
     /// recorded twice, the second time as unchanged or changed). Returns the outcomes in
     /// input order.
@@ -96,19 +125,13 @@ impl<'c> Txn<'c> {
         files: &[ScannedFile],
         now: Timestamp,
     ) -> Result<Vec<ScanOutcome>> {
-        ingest::exists(
-            &self.tx,
-            "SELECT 1 FROM source WHERE id = ?1",
-            source.0,
-            "source",
-        )?;
-        let sp = self.tx.savepoint().map_err(sql("begin savepoint"))?;
-        let outcomes = files
-            .iter()
-            .map(|f| ingest::scan_one(&sp, source, f, now))
-            .collect::<Result<Vec<_>>>()?;
-        sp.commit().map_err(sql("release savepoint"))?;
-        Ok(outcomes)
+        self.batch("record_scans", |c| {
+            ingest::exists(c, "SELECT 1 FROM source WHERE id = ?1", source.0, "source")?;
+            files
+                .iter()
+                .map(|f| ingest::scan_one(c, source, f, now))
+                .collect()
+        })
     }
 
     /// Records the content of a fetched version: its hash and size. Content is deduplicated
@@ -123,17 +146,16 @@ impl<'c> Txn<'c> {
         ingest::fetched_one(&self.tx, version, hash, size)
     }
 
-    /// Records the contents of many fetched versions as one all-or-nothing step: on an
-    /// error nothing of the batch is stored. Same checks and effects as
+    /// Records the contents of many fetched versions in one call. On an error the
+    /// transaction is abandoned: nothing of it is stored. Same checks and effects as
     /// [`Txn::record_fetched`] for each. Returns the content ids in input order.
     pub fn record_fetches(&mut self, fetched: &[Fetched]) -> Result<Vec<ContentId>> {
-        let sp = self.tx.savepoint().map_err(sql("begin savepoint"))?;
-        let ids = fetched
-            .iter()
-            .map(|f| ingest::fetched_one(&sp, f.version, &f.hash, f.size))
-            .collect::<Result<Vec<_>>>()?;
-        sp.commit().map_err(sql("release savepoint"))?;
-        Ok(ids)
+        self.batch("record_fetches", |c| {
+            fetched
+                .iter()
+                .map(|f| ingest::fetched_one(c, f.version, &f.hash, f.size))
+                .collect()
+        })
     }
 
     /// After a complete scan of `source` that started at `scan_started`: marks every
@@ -170,19 +192,18 @@ impl<'c> Txn<'c> {
         ingest::pack_one(&self.tx, pack, generate_pack_name()?, now)
     }
 
-    /// Records many packs as one all-or-nothing step: on an error nothing of the batch is
-    /// stored. Same checks and effects as [`Txn::record_pack`] for each (a content may not
+    /// Records many packs in one call. On an error the transaction is abandoned: nothing of
+    /// it is stored. Same checks and effects as [`Txn::record_pack`] for each (a content may not
     /// appear in two packs of the batch either); the names come from one read of the OS
     /// random generator. Returns the packs in input order.
     pub fn record_packs(&mut self, packs: &[NewPack], now: Timestamp) -> Result<Vec<PackInfo>> {
-        let sp = self.tx.savepoint().map_err(sql("begin savepoint"))?;
-        let infos = ingest::pack_names(packs.len())?
-            .into_iter()
-            .zip(packs)
-            .map(|(name, p)| ingest::pack_one(&sp, p, name, now))
-            .collect::<Result<Vec<_>>>()?;
-        sp.commit().map_err(sql("release savepoint"))?;
-        Ok(infos)
+        self.batch("record_packs", |c| {
+            ingest::pack_names(packs.len())?
+                .into_iter()
+                .zip(packs)
+                .map(|(name, p)| ingest::pack_one(c, p, name, now))
+                .collect()
+        })
     }
 
     /// Registers a tape, blank.
@@ -291,8 +312,8 @@ impl<'c> Txn<'c> {
         Ok(id)
     }
 
-    /// Records many locations (e.g. every pack written to a tape in one session) as one
-    /// all-or-nothing step: on an error nothing of the batch is stored. Same checks and
+    /// Records many locations (e.g. every pack written to a tape in one session) in one
+    /// call. On an error the transaction is abandoned: nothing of it is stored. Same checks and
     /// effects as [`Txn::record_location`] for each; each volume is read once and its bytes
     /// used updated once. Returns the ids in input order.
     pub fn record_locations(
@@ -300,15 +321,15 @@ impl<'c> Txn<'c> {
         locs: &[NewLocation],
         now: Timestamp,
     ) -> Result<Vec<LocationId>> {
-        let sp = self.tx.savepoint().map_err(sql("begin savepoint"))?;
-        let mut volumes = VolumeCache::default();
-        let ids = locs
-            .iter()
-            .map(|l| ingest::location_one(&sp, &mut volumes, l, now))
-            .collect::<Result<Vec<_>>>()?;
-        volumes.flush(&sp)?;
-        sp.commit().map_err(sql("release savepoint"))?;
-        Ok(ids)
+        self.batch("record_locations", |c| {
+            let mut volumes = VolumeCache::default();
+            let ids = locs
+                .iter()
+                .map(|l| ingest::location_one(c, &mut volumes, l, now))
+                .collect::<Result<Vec<_>>>()?;
+            volumes.flush(c)?;
+            Ok(ids)
+        })
     }
 
     /// Starts a job.

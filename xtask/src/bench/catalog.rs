@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use catalog::{
-    Catalog, Digest, HashAlgo, NewLocation, NewPack, NewTape, PackFormat, PackMember, Part,
-    Position, RestoreQuery, ScannedFile, Timestamp, VersionSelector,
+    Catalog, Digest, Fetched, HashAlgo, NewLocation, NewPack, NewTape, PackFormat, PackId,
+    PackInfo, PackMember, Part, Position, RestoreQuery, ScanOutcome, ScannedFile, Timestamp,
+    VersionId, VersionSelector, VolumeId,
 };
 
 /// Options of `cargo xtask bench catalog`.
@@ -22,9 +22,13 @@ pub struct CatalogArgs {
     /// Files per pack (1: every file its own pack and location).
     #[arg(long, default_value_t = 1)]
     files_per_pack: u64,
-    /// Files per transaction while inserting.
+    /// Files per transaction while inserting (each stage commits every BATCH files).
     #[arg(long, default_value_t = 10_000)]
     batch: u64,
+    /// Record item by item (`record_scan`, `record_fetched`, `record_pack`,
+    /// `record_location`) instead of with the batch calls (`record_scans`, ...).
+    #[arg(long)]
+    per_item: bool,
     /// Scratch directory (default: a fresh one under the system temp dir, removed after).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -40,10 +44,35 @@ fn path_of(i: u64) -> String {
     format!("dir{:04}/file{i:07}.dat", i / PER_DIR)
 }
 
+fn size_of(i: u64) -> u64 {
+    1_000 + i % 1_000_000
+}
+
+/// A content hash as random as a real one (the content index sees inserts all over its key
+/// space, as it does with BLAKE3 digests), but reproducible: SplitMix64 of (tag, i).
 fn digest(tag: u8, i: u64) -> anyhow::Result<Digest> {
-    let mut b = [tag; 32];
-    b[..8].copy_from_slice(&i.to_be_bytes());
+    let mut x = (u64::from(tag) << 56) ^ i;
+    let mut b = [0u8; 32];
+    for chunk in b.chunks_exact_mut(8) {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_be_bytes());
+    }
     Ok(Digest::new(HashAlgo::Blake3, b.to_vec())?)
+}
+
+/// CPU time (user + system) of this process so far: on a busy machine wall time also
+/// counts waiting for a core, CPU time does not.
+fn cpu_time() -> anyhow::Result<Duration> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_SELF)?;
+    let d = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+    };
+    Ok(d(u.user_time()) + d(u.system_time()))
 }
 
 /// Runs the benchmark (re-running itself as a release build first when built for debug).
@@ -66,6 +95,9 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
             .args(["--files", &args.files.to_string()])
             .args(["--files-per-pack", &args.files_per_pack.to_string()])
             .args(["--batch", &args.batch.to_string()]);
+        if args.per_item {
+            cmd.arg("--per-item");
+        }
         if let Some(d) = &args.dir {
             cmd.arg("--dir").arg(d);
         }
@@ -92,83 +124,170 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
     let now = Timestamp::now();
     let mut cat = Catalog::open(&db)?;
 
-    // 1. Insert.
+    // 1. Insert, stage by stage, as a first backup of N files goes through the workflow:
+    //    `get` records the listing (scan) and then the fetched contents, `pack` records
+    //    packs, `write` records locations. Each stage commits every `--batch` files.
+    let batch = args.batch.max(1);
+    let chunks: Vec<(u64, u64)> = (0..n)
+        .step_by(usize::try_from(batch)?)
+        .map(|i| (i, (i + batch).min(n)))
+        .collect();
+    let mut stage_times = Vec::new();
+    let mut transactions = 0u64;
     let started = Instant::now();
+    let cpu_started = cpu_time()?;
     let src = cat.write(|tx| tx.add_source("bench", "/bench", now))?;
-    let mut tapes = Vec::new();
-    let mut i = 0;
-    while i < n {
-        let end = (i + args.batch.max(1)).min(n);
-        cat.write(|tx| -> anyhow::Result<()> {
-            let mut members = Vec::new();
+    let mut versions: Vec<VersionId> = Vec::with_capacity(usize::try_from(n)?);
+
+    // Scan.
+    let t = Instant::now();
+    for &(i, end) in &chunks {
+        let files: Vec<ScannedFile> = (i..end)
+            .map(|k| ScannedFile {
+                path: path_of(k),
+                size: size_of(k),
+                mtime: Timestamp::from_unix_seconds(1_600_000_000 + k as i64),
+                mode: 0o644,
+                hash: None,
+            })
+            .collect();
+        let outcomes = cat.write(|tx| -> catalog::Result<Vec<ScanOutcome>> {
+            if args.per_item {
+                files.iter().map(|f| tx.record_scan(src, f, now)).collect()
+            } else {
+                tx.record_scans(src, &files, now)
+            }
+        })?;
+        transactions += 1;
+        versions.extend(outcomes.iter().map(|o| o.version));
+    }
+    stage_times.push(("scan (get: record the listing)", t.elapsed()));
+
+    // Fetched contents.
+    let t = Instant::now();
+    for &(i, end) in &chunks {
+        let fetched = (i..end)
+            .map(|k| {
+                Ok(Fetched {
+                    version: versions[usize::try_from(k)?],
+                    hash: digest(1, k)?,
+                    size: size_of(k),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        cat.write(|tx| -> catalog::Result<()> {
+            if args.per_item {
+                for f in &fetched {
+                    tx.record_fetched(f.version, &f.hash, f.size)?;
+                }
+            } else {
+                tx.record_fetches(&fetched)?;
+            }
+            Ok(())
+        })?;
+        transactions += 1;
+    }
+    stage_times.push(("fetched (get: record hashes)", t.elapsed()));
+
+    // Packs: `per_pack` consecutive files per pack.
+    let t = Instant::now();
+    let mut packs: Vec<(u64, PackId, u64)> = Vec::new(); // (first file, pack, cipher size)
+    for &(i, end) in &chunks {
+        let mut new_packs = Vec::new();
+        let mut firsts = Vec::new();
+        let mut k = i;
+        while k < end {
+            let last = (k + per_pack).min(end);
             let mut offset = 0;
-            for k in i..end {
-                if k % PER_TAPE == 0 {
-                    tapes.push(tx.add_tape(
+            let members = (k..last)
+                .map(|j| {
+                    let m = PackMember {
+                        version: versions[usize::try_from(j)?],
+                        offset,
+                        length: size_of(j),
+                    };
+                    offset += size_of(j);
+                    Ok(m)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            new_packs.push(NewPack {
+                format: PackFormat::Cryptpack,
+                key_id: "bench".into(),
+                plain_size: offset,
+                plain_hash: digest(2, k)?,
+                cipher_size: offset + 64,
+                cipher_hash: digest(3, k)?,
+                members,
+            });
+            firsts.push(k);
+            k = last;
+        }
+        let infos = cat.write(|tx| -> catalog::Result<Vec<PackInfo>> {
+            if args.per_item {
+                new_packs.iter().map(|p| tx.record_pack(p, now)).collect()
+            } else {
+                tx.record_packs(&new_packs, now)
+            }
+        })?;
+        transactions += 1;
+        for ((first, info), p) in firsts.into_iter().zip(infos).zip(&new_packs) {
+            packs.push((first, info.id, p.cipher_size));
+        }
+    }
+    stage_times.push(("packs (pack: record packs)", t.elapsed()));
+
+    // Locations: packs written in order, a new tape every PER_TAPE files.
+    let t = Instant::now();
+    let mut tape: Option<(u64, VolumeId)> = None;
+    for group in
+        packs.chunk_by(|a, b| a.0 / PER_TAPE == b.0 / PER_TAPE && a.0 / batch == b.0 / batch)
+    {
+        let tape_no = group[0].0 / PER_TAPE;
+        cat.write(|tx| -> catalog::Result<()> {
+            let vol = match tape {
+                Some((no, vol)) if no == tape_no => vol,
+                _ => {
+                    let vol = tx.add_tape(
                         &NewTape {
-                            barcode: format!("B{:05}L8", k / PER_TAPE),
+                            barcode: format!("B{tape_no:05}L8"),
                             ltfs_uuid: None,
                             generation: Some("LTO-8".into()),
                             capacity: Some(12_000_000_000_000),
                             pool: "default".into(),
                         },
                         now,
-                    )?);
+                    )?;
+                    tape = Some((tape_no, vol));
+                    vol
                 }
-                let size = 1_000 + k % 1_000_000;
-                let seen = tx.record_scan(
-                    src,
-                    &ScannedFile {
-                        path: path_of(k),
-                        size,
-                        mtime: Timestamp::from_unix_seconds(1_600_000_000 + k as i64),
-                        mode: 0o644,
-                        hash: None,
+            };
+            let locs: Vec<NewLocation> = group
+                .iter()
+                .map(|&(first, pack, cipher)| NewLocation {
+                    pack,
+                    volume: vol,
+                    part: Part::whole(cipher),
+                    position: Position::Tape {
+                        partition: 1,
+                        start_block: first % PER_TAPE * 3,
                     },
-                    now,
-                )?;
-                tx.record_fetched(seen.version, &digest(1, k)?, size)?;
-                members.push(PackMember {
-                    version: seen.version,
-                    offset,
-                    length: size,
-                });
-                offset += size;
-                if members.len() as u64 == per_pack || k + 1 == end {
-                    let pack = tx.record_pack(
-                        &NewPack {
-                            format: PackFormat::Cryptpack,
-                            key_id: "bench".into(),
-                            plain_size: offset,
-                            plain_hash: digest(2, k)?,
-                            cipher_size: offset + 64,
-                            cipher_hash: digest(3, k)?,
-                            members: std::mem::take(&mut members),
-                        },
-                        now,
-                    )?;
-                    let tape = *tapes.last().context("no tape")?;
-                    tx.record_location(
-                        &NewLocation {
-                            pack: pack.id,
-                            volume: tape,
-                            part: Part::whole(offset + 64),
-                            position: Position::Tape {
-                                partition: 1,
-                                start_block: k % PER_TAPE * 3,
-                            },
-                            job: None,
-                        },
-                        now,
-                    )?;
-                    offset = 0;
+                    job: None,
+                })
+                .collect();
+            if args.per_item {
+                for l in &locs {
+                    tx.record_location(l, now)?;
                 }
+            } else {
+                tx.record_locations(&locs, now)?;
             }
             Ok(())
         })?;
-        i = end;
+        transactions += 1;
     }
+    stage_times.push(("locations (write: record locations)", t.elapsed()));
     let insert = started.elapsed();
+    let insert_cpu = cpu_time()?.saturating_sub(cpu_started);
 
     // 2. Look up one path (cold first lookup, then the median of 1000 random ones).
     let target = path_of(n / 2);
@@ -227,8 +346,9 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "catalog bench: {n} files, {per_pack} file(s) per pack, {} per transaction",
-        args.batch
+        "catalog bench: {n} files, {per_pack} file(s) per pack; every stage commits each {batch} \
+         files ({transactions} transactions in all); {} calls",
+        if args.per_item { "per-item" } else { "batch" }
     );
     println!(
         "{:<38} {:>14} {:>12} {:>7}",
@@ -248,6 +368,15 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
         10.0 * n as f64 / 1e6,
         "s",
     );
+    println!(
+        "{:<38} {:>11.3} s  (wall time spent waiting for a core or the disk: {:.3} s)",
+        "  CPU time of the insert",
+        insert_cpu.as_secs_f64(),
+        (insert.saturating_sub(insert_cpu)).as_secs_f64()
+    );
+    for (stage, d) in &stage_times {
+        println!("  {stage:<36} {:>11.3} s", d.as_secs_f64());
+    }
     println!(
         "{:<38} {:>11.0} /s",
         "  files inserted per second",

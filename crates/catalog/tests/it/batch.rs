@@ -55,26 +55,59 @@ fn record_scans_matches_record_scan() -> TestResult {
     Ok(())
 }
 
+/// Runs `f` in a transaction whose closure swallows `f`'s error and also adds a source:
+/// when `f` fails the transaction must be rolled back whole, with `TransactionAbandoned`.
+fn swallowing<T: std::fmt::Debug>(
+    cat: &mut Catalog,
+    f: impl FnOnce(&mut catalog::Txn<'_>) -> catalog::Result<T>,
+) -> (Option<Error>, catalog::Result<()>) {
+    let mut inner = None;
+    let outer = cat.write(|tx| {
+        tx.add_source("side effect", "/x", t(9))?;
+        if let Err(e) = f(tx) {
+            inner = Some(e);
+        }
+        Ok::<_, Error>(())
+    });
+    (inner, outer)
+}
+
 #[test]
-fn a_failed_batch_leaves_nothing_and_the_transaction_goes_on() -> TestResult {
+fn a_failed_batch_abandons_the_whole_transaction() -> TestResult {
     let (mut cat, src, vs) = fetched(&["x", "y"])?;
     let vol = cat.write(|tx| tx.add_tape(&tape("T00001L8"), t(2)))?;
-    cat.write(|tx| {
-        // Scans: the third path is empty.
-        let r = tx.record_scans(
+    let before = cat.read().summary()?;
+    let side_effect_absent = |cat: &Catalog| -> catalog::Result<bool> {
+        Ok(cat.read().source_by_name("side effect")?.is_none())
+    };
+
+    // Scans: the third path is empty.
+    let (inner, outer) = swallowing(&mut cat, |tx| {
+        tx.record_scans(
             src,
             &[file("new1", 1, 1), file("new2", 1, 1), file("", 1, 1)],
             t(3),
-        );
-        assert!(
-            matches!(r, Err(Error::InvalidInput { what: "path", .. })),
-            "{r:?}"
-        );
-        assert!(tx.read().versions_of(src, "new1")?.is_empty());
+        )
+    });
+    assert!(
+        matches!(inner, Some(Error::InvalidInput { what: "path", .. })),
+        "{inner:?}"
+    );
+    assert!(
+        matches!(
+            outer,
+            Err(Error::TransactionAbandoned { op: "record_scans" })
+        ),
+        "{outer:?}"
+    );
+    assert!(cat.read().versions_of(src, "new1")?.is_empty());
+    assert!(side_effect_absent(&cat)?);
 
-        // Fetches: the second one has the wrong size.
-        let more = tx.record_scans(src, &[file("f1", 10, 1), file("f2", 20, 1)], t(3))?;
-        let r = tx.record_fetches(&[
+    // Fetches: the second one has the wrong size.
+    let more =
+        cat.write(|tx| tx.record_scans(src, &[file("f1", 10, 1), file("f2", 20, 1)], t(3)))?;
+    let (inner, outer) = swallowing(&mut cat, |tx| {
+        tx.record_fetches(&[
             Fetched {
                 version: more[0].version,
                 hash: h(100),
@@ -85,53 +118,91 @@ fn a_failed_batch_leaves_nothing_and_the_transaction_goes_on() -> TestResult {
                 hash: h(101),
                 size: 21,
             },
-        ]);
-        assert!(matches!(r, Err(Error::ContentMismatch { .. })), "{r:?}");
-        assert_eq!(tx.read().version(more[0].version)?.hash, None);
+        ])
+    });
+    assert!(
+        matches!(inner, Some(Error::ContentMismatch { .. })),
+        "{inner:?}"
+    );
+    assert!(matches!(
+        outer,
+        Err(Error::TransactionAbandoned {
+            op: "record_fetches"
+        })
+    ));
+    assert_eq!(cat.read().version(more[0].version)?.hash, None);
+    assert!(side_effect_absent(&cat)?);
 
-        // Packs: the second pack repeats the first one's content.
-        let pack_of = |v| NewPack {
-            format: PackFormat::Cryptpack,
-            key_id: "k".into(),
-            plain_size: 100,
-            plain_hash: h(7),
-            cipher_size: 164,
-            cipher_hash: h(8),
-            members: vec![PackMember {
-                version: v,
-                offset: 0,
-                length: 100,
-            }],
-        };
-        let r = tx.record_packs(&[pack_of(vs[0]), pack_of(vs[0])], t(4));
-        assert!(matches!(r, Err(Error::AlreadyPacked { .. })), "{r:?}");
-        assert_eq!(tx.read().summary()?.packs, 0);
-        let packs = tx.record_packs(&[pack_of(vs[0])], t(4))?;
-        assert_eq!(packs.len(), 1);
-        assert_eq!(packs[0].name.len(), 32);
+    // Packs: the second pack repeats the first one's content.
+    let pack_of = |v| NewPack {
+        format: PackFormat::Cryptpack,
+        key_id: "k".into(),
+        plain_size: 100,
+        plain_hash: h(7),
+        cipher_size: 164,
+        cipher_hash: h(8),
+        members: vec![PackMember {
+            version: v,
+            offset: 0,
+            length: 100,
+        }],
+    };
+    let (inner, outer) = swallowing(&mut cat, |tx| {
+        tx.record_packs(&[pack_of(vs[0]), pack_of(vs[0])], t(4))
+    });
+    assert!(
+        matches!(inner, Some(Error::AlreadyPacked { .. })),
+        "{inner:?}"
+    );
+    assert!(matches!(
+        outer,
+        Err(Error::TransactionAbandoned { op: "record_packs" })
+    ));
+    assert_eq!(cat.read().summary()?.packs, before.packs);
+    let packs = cat.write(|tx| tx.record_packs(&[pack_of(vs[0])], t(4)))?;
+    assert_eq!(packs.len(), 1);
+    assert_eq!(packs[0].name.len(), 32);
 
-        // Locations: the second one is a duplicate of the first.
-        let loc = NewLocation {
-            pack: packs[0].id,
-            volume: vol,
-            part: Part::whole(164),
-            position: Position::Tape {
-                partition: 1,
-                start_block: 5,
-            },
-            job: None,
-        };
-        let r = tx.record_locations(&[loc.clone(), loc.clone()], t(5));
-        assert!(matches!(r, Err(Error::AlreadyExists { .. })), "{r:?}");
-        let v = tx.read().volume(vol)?;
-        assert_eq!((v.bytes_used, v.state), (0, VolumeState::Blank));
-        assert!(tx.read().locations_on_volume(vol)?.is_empty());
-        let ids = tx.record_locations(&[loc], t(5))?;
-        assert_eq!(ids.len(), 1);
-        let v = tx.read().volume(vol)?;
-        assert_eq!((v.bytes_used, v.state), (164, VolumeState::Appendable));
-        Ok::<_, Error>(())
+    // Locations: the second one is a duplicate of the first.
+    let loc = NewLocation {
+        pack: packs[0].id,
+        volume: vol,
+        part: Part::whole(164),
+        position: Position::Tape {
+            partition: 1,
+            start_block: 5,
+        },
+        job: None,
+    };
+    let (inner, outer) = swallowing(&mut cat, |tx| {
+        tx.record_locations(&[loc.clone(), loc.clone()], t(5))
+    });
+    assert!(
+        matches!(inner, Some(Error::AlreadyExists { .. })),
+        "{inner:?}"
+    );
+    assert!(matches!(
+        outer,
+        Err(Error::TransactionAbandoned {
+            op: "record_locations"
+        })
+    ));
+    let v = cat.read().volume(vol)?;
+    assert_eq!((v.bytes_used, v.state), (0, VolumeState::Blank));
+    assert!(cat.read().locations_on_volume(vol)?.is_empty());
+    assert!(side_effect_absent(&cat)?);
+
+    let ids = cat.write(|tx| tx.record_locations(&[loc], t(5)))?;
+    assert_eq!(ids.len(), 1);
+    let v = cat.read().volume(vol)?;
+    assert_eq!((v.bytes_used, v.state), (164, VolumeState::Appendable));
+
+    // Single-item calls keep the transaction usable after an error.
+    cat.write(|tx| {
+        assert!(tx.record_scan(src, &file("", 1, 1), t(6)).is_err());
+        tx.record_scan(src, &file("after", 1, 1), t(6))
     })?;
+    assert_eq!(cat.read().versions_of(src, "after")?.len(), 1);
     let report = cat.check()?;
     assert!(report.is_ok(), "{:?}", report.problems);
     Ok(())
