@@ -13,7 +13,9 @@
 //! # Brief overview
 //!
 //! - [`Catalog`] opens (and migrates) a catalog file; [`Catalog::write`] runs a closure in
-//!   one transaction with a [`Txn`], the handle for every change.
+//!   one transaction with a [`Txn`], the handle for every change. Bulk work goes through
+//!   its batch calls ([`Txn::record_scans`], [`Txn::record_fetches`], [`Txn::record_packs`],
+//!   [`Txn::record_locations`]).
 //! - [`Reader`] answers the workflow's questions: what to fetch ([`Reader::versions_to_fetch`]),
 //!   pack ([`Reader::versions_to_pack`]) and write ([`Reader::packs_to_write`]) next, where a
 //!   path is ([`Reader::locate`]), searches ([`Reader::search`]) and restore plans

@@ -135,7 +135,8 @@ pub struct NewPack {
 pub struct PackInfo {
     /// Its id.
     pub id: PackId,
-    /// Its generated name: 32 lowercase hex characters from the OS random generator (legacy
+    /// Its generated name: 32 lowercase hex characters, a millisecond time prefix and 80
+    /// random bits from the OS random generator ([`generate_pack_name`](crate::generate_pack_name); legacy
     /// packs keep the seed tool's name). Carries no plaintext information.
     pub name: String,
     /// How it was made.

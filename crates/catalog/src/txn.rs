@@ -23,7 +23,9 @@ pub struct Txn<'c> {
     abandoned: Option<&'static str>,
 }
 
-/// Generates a pack name: 32 lowercase hex characters from the OS random generator.
+/// Generates a pack name: 32 lowercase hex characters, the time of day in milliseconds
+/// followed by 80 bits from the OS random generator (no plaintext information; names made
+/// later sort later, which keeps the name index compact and cheap to insert into).
 pub fn generate_pack_name() -> Result<String> {
     ingest::pack_names(1)?
         .pop()
