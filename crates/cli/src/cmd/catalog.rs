@@ -81,10 +81,13 @@ pub enum CatalogAction {
         #[arg(long, default_value = "default")]
         pool: String,
     },
-    /// Rebuild the catalog from one tape plus the key: the newest encrypted catalog
-    /// snapshot on the tape becomes the catalog (or is merged into it with --merge). Pack
-    /// files written after that snapshot are listed; those it does not know cannot be
-    /// restored by path.
+    /// Rebuild the catalog from one tape plus the key.
+    ///
+    /// The newest encrypted catalog snapshot on the tape (LTFS or raw format) becomes the
+    /// catalog, or is merged into the existing one with --merge; an existing catalog is
+    /// never overwritten. Pack files written to the tape after that snapshot are compared
+    /// with the catalog: those it knows are read back and their location recorded, those it
+    /// does not know are listed (which files they hold was only in the lost catalog).
     Recover {
         /// The cartridge to read (barcode), loaded through the configured library.
         #[arg(long, value_name = "BARCODE")]
