@@ -219,11 +219,15 @@ fn get_source(
             None => tx.add_source(&src.name, &url, now)?,
         };
         let (mut new, mut changed) = (0u64, 0u64);
-        for (path, e) in &entries {
-            match tx.record_scan(sid, &scanned(path, e), now)?.change {
-                ScanChange::New => new += 1,
-                ScanChange::Changed => changed += 1,
-                ScanChange::Unchanged => {}
+        // The whole listing in this one transaction, recorded in batches of bounded size.
+        for chunk in entries.chunks(10_000) {
+            let files: Vec<ScannedFile> = chunk.iter().map(|(path, e)| scanned(path, e)).collect();
+            for outcome in tx.record_scans(sid, &files, now)? {
+                match outcome.change {
+                    ScanChange::New => new += 1,
+                    ScanChange::Changed => changed += 1,
+                    ScanChange::Unchanged => {}
+                }
             }
         }
         let deleted = if complete_listing {

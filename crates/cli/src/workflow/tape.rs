@@ -933,12 +933,7 @@ fn record(cat: &mut Catalog, locs: &[NewLocation]) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = Timestamp::now();
-    cat.write(|tx| {
-        for l in locs {
-            tx.record_location(l, now)?;
-        }
-        Ok::<_, catalog::Error>(())
-    })?;
+    cat.write(|tx| tx.record_locations(locs, now))?;
     Ok(())
 }
 
