@@ -293,6 +293,69 @@ pub fn restore_stream(
     Ok(())
 }
 
+/// Checks a legacy pack read back from tape without decrypting it: the MD5 and length of
+/// its ciphertext against what the seed tool recorded (`md5sum_encrypted`,
+/// `filesize_encrypted`; either may be unknown). This is what `verify` can check for these
+/// packs: they carry no authentication to check with a passphrase. Returns the outcome,
+/// a detail for the record, and the bytes read.
+pub fn verify_ciphertext(
+    mut reader: impl Read,
+    pack: &catalog::PackInfo,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> (catalog::VerifyOutcome, Option<String>, u64) {
+    use catalog::VerifyOutcome;
+    let mut h = md5::Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return (VerifyOutcome::Unreadable, Some("cancelled".into()), n);
+        }
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(got) => {
+                h.update(&buf[..got]);
+                n += got as u64;
+                progress.advance(got as u64);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (VerifyOutcome::Unreadable, Some(e.to_string()), n),
+        }
+    }
+    let got = h.finalize().to_vec();
+    let hash = match &pack.cipher_hash {
+        Some(d) if d.algo() == HashAlgo::Md5 => Some(d.bytes() == got.as_slice()),
+        _ => None,
+    };
+    let size = pack.cipher_size.map(|s| s == n);
+    match (hash, size) {
+        (Some(false), _) | (_, Some(false)) => (
+            VerifyOutcome::Mismatch,
+            Some(format!(
+                "legacy ciphertext {n} bytes md5 {}, the seed tool recorded {} bytes md5 {}",
+                hex(&got),
+                pack.cipher_size
+                    .map_or_else(|| "an unknown number of".to_owned(), |s| s.to_string()),
+                pack.cipher_hash
+                    .as_ref()
+                    .map_or_else(|| "unknown".to_owned(), |d| d.to_hex())
+            )),
+            n,
+        ),
+        (None, None) => (
+            VerifyOutcome::Ok,
+            Some("legacy pack read; the seed tool recorded neither md5 nor size".into()),
+            n,
+        ),
+        _ => (
+            VerifyOutcome::Ok,
+            Some("legacy ciphertext md5/size checked".into()),
+            n,
+        ),
+    }
+}
+
 /// Mode (0644 when the seed tool did not record one), mtime, and sync.
 fn finish(file: &std::fs::File, f: &RestoreFile) -> anyhow::Result<()> {
     let mode = match f.mode & 0o7777 {
@@ -344,6 +407,37 @@ fn hex(bytes: &[u8]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn legacy_pack(size: Option<u64>, md5: Option<&str>) -> catalog::PackInfo {
+        catalog::PackInfo {
+            id: catalog::PackId::from_raw(1),
+            name: "x".into(),
+            format: catalog::PackFormat::LegacyOpensslAes256CbcPbkdf2,
+            key_id: "legacy".into(),
+            plain_size: None,
+            plain_hash: None,
+            cipher_size: size,
+            cipher_hash: md5.map(|h| catalog::Digest::from_hex(HashAlgo::Md5, h).unwrap()),
+            created_at: Timestamp::from_unix_seconds(0),
+        }
+    }
+
+    #[test]
+    fn legacy_ciphertext_is_checked_by_md5_and_size() {
+        use catalog::VerifyOutcome::{Mismatch, Ok};
+        let data = b"hello world\n";
+        let md5 = "6f5902ac237024bdd0c176cb93063dc4";
+        let never = AtomicBool::new(false);
+        let check = |p: &catalog::PackInfo| {
+            verify_ciphertext(&data[..], p, &super::super::Silent, &never).0
+        };
+        assert_eq!(check(&legacy_pack(Some(12), Some(md5))), Ok);
+        assert_eq!(check(&legacy_pack(None, Some(md5))), Ok);
+        assert_eq!(check(&legacy_pack(None, None)), Ok);
+        assert_eq!(check(&legacy_pack(Some(13), Some(md5))), Mismatch);
+        let other = "0cc175b9c0f1b6a831c399e269772661";
+        assert_eq!(check(&legacy_pack(Some(12), Some(other))), Mismatch);
+    }
 
     #[test]
     fn md5_and_blake3_hashers_match_reference_values() {
