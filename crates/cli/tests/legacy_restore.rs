@@ -274,6 +274,11 @@ fn seed_tapes_restore_byte_exact_and_refuse_bad_passphrases_and_hashes() {
         readme.data
     );
     assert_eq!(regular_files(&to).len(), 4, "{:?}", regular_files(&to));
+    // verify reads the legacy packs back and checks the MD5 of their ciphertext.
+    for args in [&["verify"][..], &["verify", "--no-key"][..]] {
+        let v = ok(&ws, args);
+        assert!(v.contains("4 ok, 0 failed"), "{v}");
+    }
 
     // Wrong passphrase: exit 4 (bad padding or MD5 mismatch), nothing at the destination.
     let wrong = root.join("wrong-pass");

@@ -184,6 +184,10 @@ fn check_one(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> (VerifyOutcome, Option<String>, u64) {
+    if pack.format == catalog::PackFormat::LegacyOpensslAes256CbcPbkdf2 {
+        // The seed tool's openssl files: MD5 and length of the ciphertext (see `legacy`).
+        return super::legacy::verify_ciphertext(reader, pack, progress, cancel);
+    }
     if part.count > 1 {
         // One part of a spanning pack: only its length can be checked alone.
         let (n, _) = match cryptpack::ciphertext_hash(reader, &Adapt(progress), cancel) {
