@@ -102,6 +102,7 @@ impl Report {
                 Outcome::Passed => ("PASS", String::new()),
                 Outcome::Failed(w) => ("FAIL", w.clone()),
                 Outcome::Unsupported(w) => ("UNSUP", w.clone()),
+                Outcome::DeviceDefect(w) => ("FAIL", format!("device defect: {w}")),
                 Outcome::Skipped(w) => ("SKIP", w.clone()),
             };
             self.lines.push((tag, format!("{prefix}{}", c.name), why));

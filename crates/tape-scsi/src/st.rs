@@ -51,6 +51,11 @@ pub struct StDrive {
     partitions_enabled: bool,
     /// READ BLOCK LIMITS (max, min), read once through the sg node.
     block_limits: Option<Option<BlockLimits>>,
+    /// Whether the drive reports its position (READ POSITION through st's `MTIOCPOS`):
+    /// `None` until first asked, then remembered until the next load or unload. A drive
+    /// that cannot say where it is cannot be trusted to LOCATE either, so
+    /// [`TapeDrive::locate`] answers [`Error::Unsupported`] too.
+    positioning: Option<bool>,
 }
 
 /// READ BLOCK LIMITS: the record lengths the drive accepts in variable block mode.
@@ -117,6 +122,7 @@ impl StDrive {
             sg,
             partitions_enabled: false,
             block_limits: None,
+            positioning: None,
         };
         // Variable block mode whenever a cartridge is in; an empty drive gets it on load.
         if drive.gstat()? & gmt::ONLINE != 0 {
@@ -345,6 +351,33 @@ impl StDrive {
         }
     }
 
+    /// The drive's logical block from `MTIOCPOS` (READ POSITION). EIO on a ready drive
+    /// means the drive rejected READ POSITION or said the position is unknown (tgt's stub
+    /// answers "unknown" even at BOT): remembered as "no positioning" until the next load.
+    fn read_position(&mut self) -> Result<u64, Error> {
+        if self.positioning == Some(false) {
+            return Err(self.no_positioning("READ POSITION"));
+        }
+        match sys::mtiocpos(self.file.as_fd()) {
+            Ok(p) => {
+                self.positioning = Some(true);
+                Ok(p.mt_blkno.max(0) as u64)
+            }
+            Err(Errno::EIO) if self.gstat().is_ok_and(|g| g & gmt::ONLINE != 0) => {
+                self.positioning = Some(false);
+                Err(self.no_positioning("READ POSITION"))
+            }
+            Err(e) => Err(self.errno(e)),
+        }
+    }
+
+    fn no_positioning(&self, what: &'static str) -> Error {
+        Error::Unsupported {
+            device: self.name_str(),
+            what,
+        }
+    }
+
     fn current_block(&self) -> u64 {
         sys::mtiocpos(self.file.as_fd())
             .map(|p| p.mt_blkno.max(0) as u64)
@@ -387,12 +420,14 @@ impl TapeDrive for StDrive {
     }
 
     fn load(&mut self) -> Result<(), Error> {
+        self.positioning = None;
         self.op(mt::LOAD, 1)?;
         self.partitions_enabled = false;
         self.set_block_size(0)
     }
 
     fn unload(&mut self) -> Result<(), Error> {
+        self.positioning = None;
         self.op(mt::OFFL, 1)
     }
 
@@ -435,9 +470,14 @@ impl TapeDrive for StDrive {
             }
             Ok(n) => {
                 // A record handed back while the driver reports end of data is not data:
-                // tgt (1.0.85) returns the previous buffer with BLANK CHECK after a filemark
-                // at end of data. A real record never leaves st at EOD.
-                if self.gstat()? & gmt::EOD != 0 {
+                // tgt (1.0.85) answers a read at end of data with CHECK CONDITION, BLANK
+                // CHECK + EOM and a whole buffer of zeros (residual 0, seen on the wire).
+                // st passes the bytes on: after a filemark it reports EOD; after a record it
+                // takes the EOM bit for early warning (EOT) and returns the full request.
+                // A real drive sets EOM on a read only at the end of the partition, where no
+                // record can fill the buffer, and a real record never leaves st at EOD.
+                let g = self.gstat()?;
+                if g & gmt::EOD != 0 || (g & gmt::EOT != 0 && n == len) {
                     Ok(ReadOutcome::EndOfData)
                 } else {
                     Ok(ReadOutcome::Record(n))
@@ -553,24 +593,26 @@ impl TapeDrive for StDrive {
     fn position(&mut self) -> Result<Position, Error> {
         // st answers MTIOCPOS with EIO when the drive's READ POSITION fails or says the
         // position is unknown (tgt's stub): the drive cannot report positions.
-        let pos = match sys::mtiocpos(self.file.as_fd()) {
-            Ok(p) => p,
-            Err(Errno::EIO) if self.gstat().is_ok_and(|g| g & gmt::ONLINE != 0) => {
-                return Err(Error::Unsupported {
-                    device: self.name_str(),
-                    what: "READ POSITION",
-                });
-            }
-            Err(e) => return Err(self.errno(e)),
-        };
+        let block = self.read_position()?;
         let g = self.get()?;
         Ok(Position {
             partition: g.mt_resid.clamp(0, 255) as u8,
-            block: pos.mt_blkno.max(0) as u64,
+            block,
         })
     }
 
     fn locate(&mut self, to: Position) -> Result<(), Error> {
+        // Without READ POSITION, st's MTSEEK fails (tgt 1.0.85 has no LOCATE either) and
+        // nothing could confirm where the tape went: say so instead of trying.
+        if self.positioning.is_none() {
+            match self.read_position() {
+                Ok(_) | Err(Error::Unsupported { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.positioning == Some(false) {
+            return Err(self.no_positioning("LOCATE (the drive reports no position)"));
+        }
         let block = count(i64::try_from(to.block).unwrap_or(i64::MAX), self.name_str())?;
         let g = self.get()?;
         if g.mt_resid != i64::from(to.partition) {

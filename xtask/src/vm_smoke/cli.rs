@@ -16,6 +16,9 @@ use super::report::Outcome;
 
 /// Exit code of tape device and library errors (crates/cli/src/exit.rs).
 const EXIT_TAPE: i32 = 6;
+/// Exit code of "drive not ready" (crates/cli/src/exit.rs, one of the tape faults an
+/// operator acts on).
+const EXIT_NOT_READY: i32 = 12;
 
 /// Runs the CLI checks; the library starts and ends in the initial inventory.
 pub fn run_all(g: &mut Guest) {
@@ -37,7 +40,7 @@ pub fn run_all(g: &mut Guest) {
 
 impl Guest {
     /// Runs our binary.
-    fn tb(&mut self, args: &[&str]) -> Ran {
+    pub(super) fn tb(&mut self, args: &[&str]) -> Ran {
         let exe = self
             .job
             .tapebackup
@@ -293,13 +296,13 @@ fn status_vs_mtx(g: &mut Guest) {
     g.record("cli.status_vs_mtx", o, d, evidence, t);
 }
 
-/// A failing command: exit 6, no panic, and stderr containing `needle`.
-fn expect_tape_error(r: &Ran, needle: &str, problems: &mut Vec<String>) {
+/// A failing command: exit `code`, no panic, and stderr containing `needle`.
+fn expect_tape_error(r: &Ran, code: i32, needle: &str, problems: &mut Vec<String>) {
     if r.timed_out {
         problems.push(format!("`{}` hung", r.cmdline));
-    } else if r.code != Some(EXIT_TAPE) {
+    } else if r.code != Some(code) {
         problems.push(format!(
-            "`{}` exited {:?}, expected {EXIT_TAPE}",
+            "`{}` exited {:?}, expected {code}",
             r.cmdline, r.code
         ));
     }
@@ -322,7 +325,7 @@ fn drive_not_loaded(g: &mut Guest) {
     let mut evidence = rewind.transcript();
     evidence.push_str(&status.transcript());
     evidence.push_str(&mt.transcript());
-    expect_tape_error(&rewind, "not ready", &mut problems);
+    expect_tape_error(&rewind, EXIT_NOT_READY, "not ready", &mut problems);
     if let Some(v) = json_of(&status, &mut problems)
         && v["ready"].as_bool() != Some(false)
     {
@@ -336,7 +339,7 @@ fn drive_not_loaded(g: &mut Guest) {
     }
     let (o, d) = verdict(
         &problems,
-        "empty drive: rewind fails with exit 6 \"drive not ready\", status says not ready, mt: DR_OPEN",
+        "empty drive: rewind fails with exit 12 \"drive not ready\", status says not ready, mt: DR_OPEN",
     );
     g.record("cli.drive_not_loaded", o, d, evidence, t);
 }
@@ -447,7 +450,7 @@ fn drive_unsupported(g: &mut Guest, name: &str, action: &[&str], what: &str) {
         (Outcome::Pass, format!("{what}: answered"))
     } else {
         let mut problems = Vec::new();
-        expect_tape_error(&r, "not supported", &mut problems);
+        expect_tape_error(&r, EXIT_TAPE, "not supported", &mut problems);
         if problems.is_empty() {
             (
                 Outcome::Unsupported,
@@ -517,6 +520,7 @@ fn move_to_full(g: &mut Guest) {
     let dst = ADDR_SLOT0 + 3;
     expect_tape_error(
         &r,
+        EXIT_TAPE,
         &format!("destination element {dst} is full"),
         &mut problems,
     );

@@ -242,6 +242,7 @@ impl Guest {
             Outcome::Pass => "PASS",
             Outcome::Fail => "FAIL",
             Outcome::Unsupported => "UNSUPPORTED",
+            Outcome::DeviceDefect => "DEVICE-BUG",
             Outcome::Skipped => "SKIPPED",
         };
         println!(
@@ -774,10 +775,11 @@ pub fn main(args: GuestArgs) -> anyhow::Result<()> {
     fs::write(g.out.join("report.json"), json)?;
     fs::write(g.out.join("report.txt"), g.report.render())?;
     println!(
-        "vm-smoke-guest: done: {} passed, {} failed, {} unsupported",
+        "vm-smoke-guest: done: {} passed, {} failed, {} unsupported, {} device bugs",
         g.report.count(Outcome::Pass),
         g.report.count(Outcome::Fail),
-        g.report.count(Outcome::Unsupported)
+        g.report.count(Outcome::Unsupported),
+        g.report.count(Outcome::DeviceDefect)
     );
     Ok(())
 }

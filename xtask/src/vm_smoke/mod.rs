@@ -30,6 +30,7 @@ mod prepare;
 mod probe;
 mod qemu;
 mod report;
+mod workflow;
 
 /// Options of `cargo xtask vm-smoke`.
 #[derive(Debug, clap::Args)]
@@ -256,9 +257,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "vm-smoke: {} of the passes are features tgt lacks, reported as unsupported",
         report.count(report::Outcome::Unsupported)
     );
+    // Device bug = tgt answered wrongly in a way the check recognised precisely, and the
+    // check's control measurement of our code passed: listed, not a failure of ours.
+    println!(
+        "vm-smoke: {} of the passes found a known tgt bug, diagnosed (see DEVICE-BUG lines)",
+        report.count(report::Outcome::DeviceDefect)
+    );
     println!(
         "vm-smoke: {} passed, 0 failed",
-        report.count(report::Outcome::Pass) + report.count(report::Outcome::Unsupported)
+        report.count(report::Outcome::Pass)
+            + report.count(report::Outcome::Unsupported)
+            + report.count(report::Outcome::DeviceDefect)
     );
     Ok(())
 }

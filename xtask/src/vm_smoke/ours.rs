@@ -27,7 +27,10 @@ pub fn run_all(g: &mut Guest) {
     }
     scsi_read_past_eod(g);
     scsi_conformance(g);
-    rig_move(g, "unload", &["unload", "2", "0"]);
+    rig_tgt_defects(g);
+    if rig_move(g, "unload", &["unload", "2", "0"]) {
+        super::workflow::run_all(g);
+    }
 }
 
 /// Records the probe's checks as `<prefix>.<name>`, with `evidence` attached to each, or a
@@ -232,4 +235,136 @@ fn rig_move(g: &mut Guest, what: &str, mtx_args: &[&str]) -> bool {
         );
     }
     ok
+}
+
+/// The tgt defects the conformance suite diagnoses, shown with standard tools only (dd, mt
+/// and sg_raw on the drive's sg node), so the report proves them independently of our
+/// code. A defect that shows is recorded as [`Outcome::DeviceDefect`]; a device that
+/// behaves as SSC says passes; a rig that cannot even read a record back exactly fails.
+fn rig_tgt_defects(g: &mut Guest) {
+    let Some(sg) = g.drive_sg("nst0") else {
+        return;
+    };
+    let work = g.work.clone();
+    let rec = work.join("rec256k");
+    let exact = work.join("exact.bin");
+    let over = work.join("over.bin");
+    let (rec_s, exact_s, over_s) = (
+        rec.to_string_lossy().into_owned(),
+        exact.to_string_lossy().into_owned(),
+        over.to_string_lossy().into_owned(),
+    );
+
+    // 1. Over-length read: one 262144-byte record, read by SCSI READ(6) with 262144 and
+    // with 262145 bytes.
+    let t = Instant::now();
+    let data: Vec<u8> = (0..262_144u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut evidence = String::new();
+    let mut problems = Vec::new();
+    if let Err(e) = std::fs::write(&rec, &data) {
+        problems.push(format!("cannot write {rec_s}: {e}"));
+    }
+    let steps: [(&str, Vec<&str>); 6] = [
+        ("mt", vec!["-f", "/dev/nst0", "rewind"]),
+        (
+            "dd",
+            vec!["of=/dev/nst0", "bs=262144", "count=1", "status=none"],
+        ),
+        ("mt", vec!["-f", "/dev/nst0", "weof", "1"]),
+        ("mt", vec!["-f", "/dev/nst0", "rewind"]),
+        (
+            "sg_raw",
+            vec![
+                "-r", "262144", "-o", &exact_s, &sg, "08", "00", "04", "00", "00", "00",
+            ],
+        ),
+        ("mt", vec!["-f", "/dev/nst0", "rewind"]),
+    ];
+    let if_arg = format!("if={rec_s}");
+    for (prog, args) in steps {
+        let mut args = args;
+        if prog == "dd" {
+            args.insert(0, &if_arg);
+        }
+        let r = g.run(prog, &args);
+        evidence.push_str(&r.transcript());
+        if !r.ok() {
+            problems.push(format!("`{}` failed", r.cmdline));
+        }
+    }
+    // CHECK CONDITION (ILI) is the expected answer here, so sg_raw's exit code is not used.
+    let r = g.run(
+        "sg_raw",
+        &[
+            "-r", "262145", "-o", &over_s, &sg, "08", "00", "04", "00", "01", "00",
+        ],
+    );
+    evidence.push_str(&r.transcript());
+    let exact_ok = std::fs::read(&exact).is_ok_and(|b| b == data);
+    let over_bytes = std::fs::read(&over).map(|b| b.len()).unwrap_or(0);
+    let text = format!("{}{}", r.stdout, r.stderr);
+    let ili_info_1 = text.contains("ILI") && text.contains("Info fld=0x1 ");
+    evidence.push_str(&format!(
+        "(exact-size read byte-exact: {exact_ok}; over-length read delivered {over_bytes} byte(s))\n"
+    ));
+    let (outcome, detail) = if !problems.is_empty() || !exact_ok {
+        problems.push(
+            "the 262144-byte record did not read back exactly with a 262144-byte READ(6)".into(),
+        );
+        (Outcome::Fail, problems.join("; "))
+    } else if over_bytes == 262_144 {
+        (
+            Outcome::Pass,
+            "READ(6) of 262145 bytes on a 262144-byte record delivered the whole record".into(),
+        )
+    } else if over_bytes == 1 && ili_info_1 {
+        (
+            Outcome::DeviceDefect,
+            "tgt bug shown with sg_raw: READ(6) of 262145 bytes on a 262144-byte record delivers 1 byte \
+             (residual 262144) with sense NO SENSE + ILI, INFORMATION 1: tgt transfers (requested - record) \
+             bytes of an over-length read instead of the record, while its sense gives the right length, so \
+             st returns 262144 bytes of which only the first is data. Exact-size reads are byte-exact."
+                .into(),
+        )
+    } else {
+        (
+            Outcome::Fail,
+            format!(
+                "over-length READ(6) delivered {over_bytes} bytes (ILI with INFORMATION 1: {ili_info_1})"
+            ),
+        )
+    };
+    g.record("rig.tgt_overlength_read", outcome, detail, evidence, t);
+
+    // 2. SPACE 10 filemarks on a tape with one: SSC says BLANK CHECK, 00/05.
+    let t = Instant::now();
+    let mut evidence = String::new();
+    let rw = g.run("mt", &["-f", "/dev/nst0", "rewind"]);
+    evidence.push_str(&rw.transcript());
+    let r = g.run("sg_raw", &[&sg, "11", "01", "00", "00", "0a", "00"]);
+    evidence.push_str(&r.transcript());
+    let text = format!("{}{}", r.stdout, r.stderr);
+    let eod = text.contains("End-of-data detected");
+    let (outcome, detail) = if !rw.ok() || !eod {
+        (
+            Outcome::Fail,
+            "SPACE 10 filemarks past end of data did not report end-of-data (00/05)".into(),
+        )
+    } else if text.contains("Blank check") {
+        (
+            Outcome::Pass,
+            "SPACE 10 filemarks past end of data: BLANK CHECK, end-of-data detected".into(),
+        )
+    } else {
+        (
+            Outcome::DeviceDefect,
+            "tgt bug shown with sg_raw: SPACE 10 filemarks past end of data answers sense key NO SENSE \
+             with 00/05 (end-of-data detected) instead of BLANK CHECK, so st reports EIO without \
+             its EOD status"
+                .into(),
+        )
+    };
+    g.record("rig.tgt_space_past_eod", outcome, detail, evidence, t);
 }

@@ -23,6 +23,7 @@ const TOOLS: &[&str] = &[
     "mtx",
     "mt",
     "lsscsi",
+    "sg_raw",
     "depmod",
     "modprobe",
     "dpkg",

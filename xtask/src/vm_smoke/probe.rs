@@ -108,6 +108,9 @@ fn conformance_probe(a: &ProbeArgs) -> Vec<ProbeCheck> {
             conformance::Outcome::Unsupported(why) => {
                 check(c.name, Outcome::Unsupported, why.clone())
             }
+            conformance::Outcome::DeviceDefect(why) => {
+                check(c.name, Outcome::DeviceDefect, why.clone())
+            }
             conformance::Outcome::Skipped(why) => check(c.name, Outcome::Skipped, why.clone()),
         })
         .collect()

@@ -16,6 +16,10 @@ pub enum Outcome {
     /// The device lacks the feature, and our code said so cleanly (typed "unsupported"
     /// answer, no hang, no panic). Counts as success.
     Unsupported,
+    /// The device (tgt) answered wrongly in one precise way the check recognises, while
+    /// the check's control measurement of our code passed: a known emulator bug, named
+    /// in the detail. Counts as success for our code; listed separately.
+    DeviceDefect,
     /// Not run, because a check it depends on failed (that one carries the failure).
     Skipped,
 }
@@ -69,6 +73,7 @@ impl Report {
                 Outcome::Pass => "PASS",
                 Outcome::Fail => "FAIL",
                 Outcome::Unsupported => "UNSUPPORTED",
+                Outcome::DeviceDefect => "DEVICE-BUG",
                 Outcome::Skipped => "SKIPPED",
             };
             let _ = writeln!(
@@ -84,10 +89,11 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "{} passed, {} failed, {} unsupported, {} skipped",
+            "{} passed, {} failed, {} unsupported, {} device bugs, {} skipped",
             self.count(Outcome::Pass),
             self.count(Outcome::Fail),
             self.count(Outcome::Unsupported),
+            self.count(Outcome::DeviceDefect),
             self.count(Outcome::Skipped)
         );
         if !self.timings.is_empty() {
@@ -134,6 +140,7 @@ mod tests {
         let mut r = Report::default();
         r.checks.push(check("a", Outcome::Pass));
         r.checks.push(check("b", Outcome::Unsupported));
+        r.checks.push(check("d", Outcome::DeviceDefect));
         assert!(r.passed());
         r.checks.push(check("c", Outcome::Fail));
         assert!(!r.passed());
@@ -151,12 +158,16 @@ mod tests {
         let mut r = Report::default();
         r.checks.push(check("mtx.status", Outcome::Pass));
         r.checks.push(check("drive.mam", Outcome::Unsupported));
+        r.checks
+            .push(check("conformance.space_filemarks", Outcome::DeviceDefect));
         let json = serde_json::to_string(&r).unwrap();
         let back: Report = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.checks.len(), 2);
+        assert_eq!(back.checks.len(), 3);
+        assert_eq!(back.checks[2].outcome, Outcome::DeviceDefect);
         let text = back.render();
         assert!(text.contains("PASS"));
         assert!(text.contains("UNSUPPORTED"));
-        assert!(text.contains("1 passed, 0 failed, 1 unsupported, 0 skipped"));
+        assert!(text.contains("DEVICE-BUG"));
+        assert!(text.contains("1 passed, 0 failed, 1 unsupported, 1 device bugs, 0 skipped"));
     }
 }
