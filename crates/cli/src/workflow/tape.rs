@@ -768,13 +768,24 @@ fn raw_session(
             pack_length: len,
             offset,
         };
-        let written = writer.write_file(
+        let written = match writer.write_file(
             kind,
             &mut src,
             raw::OnEarlyWarning::Cut,
             &Adapt(progress),
             cancel,
-        )?;
+        ) {
+            Err(e) if is_end_of_medium(&e) => {
+                // No early warning came in time (or its reserve is used up): the tape is
+                // full. This part was not recorded; the pack goes on on the next tape
+                // (the partial file is never appended to: the volume is full).
+                progress.message(&format!("{barcode}: end of medium, the tape is full"));
+                cat.write(|tx| tx.mark_volume_full(vol_id, Timestamp::now()))?;
+                report.filled.push(barcode.to_owned());
+                return Ok(Some(p));
+            }
+            r => r?,
+        };
         report.bytes += written.length;
         p.parts.push((
             vol_id,
@@ -804,7 +815,7 @@ fn raw_session(
     let (_tmp, sealed) = seal_snapshot(config, cat, sh.key, cancel)?;
     let length = std::fs::metadata(&sealed)?.len();
     progress.message("writing the encrypted catalog snapshot");
-    writer.write_file(
+    match writer.write_file(
         raw::FileKind::Snapshot {
             created_at: Timestamp::now().unix_seconds(),
             length,
@@ -813,8 +824,33 @@ fn raw_session(
         raw::OnEarlyWarning::Finish,
         &Adapt(progress),
         cancel,
-    )?;
+    ) {
+        Err(e) if is_end_of_medium(&e) => {
+            // The reserve after early warning is too small for the snapshot: the packs
+            // are recorded; the next tape's snapshot covers them.
+            progress.message(&format!(
+                "{barcode}: no room left for the catalog snapshot; the tape is full"
+            ));
+            if !full {
+                cat.write(|tx| tx.mark_volume_full(vol_id, Timestamp::now()))?;
+                report.filled.push(barcode.to_owned());
+            }
+        }
+        r => {
+            r?;
+        }
+    }
     Ok(carry)
+}
+
+fn is_end_of_medium(e: &raw::RawError) -> bool {
+    matches!(
+        e,
+        raw::RawError::Drive {
+            source: tape_scsi::Error::EndOfMedium { .. },
+            ..
+        }
+    )
 }
 
 /// The configured raw block size, checked.

@@ -108,9 +108,12 @@ pub fn verify(
             let mut tape = TapeReader::open(cat, v.id, &barcode, &mut *drive)?;
             for loc in &locs {
                 let pack = cat.read().pack(loc.pack)?;
+                // Only positions this tape's format can address (LTFS files on LTFS
+                // volumes, tape file numbers on raw ones).
                 if !matches!(
-                    loc.position,
-                    Position::LtfsFile { .. } | Position::Tape { .. }
+                    (&tape, &loc.position),
+                    (TapeReader::Ltfs(_), Position::LtfsFile { .. })
+                        | (TapeReader::Raw(_), Position::Tape { .. })
                 ) {
                     continue;
                 }
