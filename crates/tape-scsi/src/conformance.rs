@@ -1,11 +1,24 @@
 //! One drive-semantics test suite, written against [`TapeDrive`]: run on the virtual drive
-//! in the tests and on real drives by `cargo xtask hw-smoke`.
+//! in the tests, on real drives by `cargo xtask hw-smoke` and on tgt's emulated drive
+//! through the Linux st driver by `cargo xtask vm-smoke`.
 //!
 //! [`run`] executes named checks in order and returns a [`Report`]. With
 //! [`Options::write`] unset the suite only reads (status, rewind, position, reading the
 //! first objects, capacity, MAM); with it set the tape is **overwritten** from the beginning
 //! of partition 0, so use a scratch cartridge. Checks a device does not support (fixed
 //! block mode, partitions, MAM) are reported as [`Outcome::Unsupported`], never failed.
+//! A drive without READ POSITION / LOCATE is positioned with rewind + SPACE instead, and
+//! where the check is about LOCATE itself it says so ([`Outcome::Unsupported`]).
+//!
+//! Positions are checked by reading, too: after a SPACE the suite reads the next two
+//! objects and finds where in the test layout they are. That is how it recognises the
+//! defects of tgt 1.0.85 precisely and reports them as [`Outcome::DeviceDefect`]: an
+//! over-length read that transfers (buffer - record) bytes (the record read into an
+//! exact-size buffer is the control), SPACE over records that ignores filemarks, backward
+//! SPACE over filemarks that stops one object early, SPACE into end of data answered
+//! without BLANK CHECK. Any other wrong answer is [`Outcome::Failed`]. Reads other than the
+//! over-length check use a buffer of twice the largest record, so that defect cannot hide
+//! what they check.
 //!
 //! ```
 //! use tape_scsi::conformance::{self, Options};

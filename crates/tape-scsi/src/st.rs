@@ -43,6 +43,11 @@ pub struct StOptions {
 /// alternates ENOSPC (nothing written) with one allowed write, which this type turns into
 /// one retried write reported as [`WriteOutcome::EarlyWarning`]; when the allowed write
 /// fails too, the tape is full ([`Error::EndOfMedium`]).
+///
+/// A drive that cannot report its position (st's `MTIOCPOS` fails on a ready drive, as on
+/// tgt, whose READ POSITION always says "unknown") is remembered as such until the next
+/// load: [`TapeDrive::position`] and [`TapeDrive::locate`] then answer
+/// [`Error::Unsupported`] at once; rewind and SPACE still work.
 #[derive(Debug)]
 pub struct StDrive {
     file: File,
