@@ -5,6 +5,7 @@ use clap::Subcommand;
 
 mod backuppc;
 mod catalog;
+mod e2e;
 mod fetch;
 mod ltfs;
 mod pack;
@@ -16,6 +17,8 @@ pub enum Bench {
     Backuppc(backuppc::BackuppcArgs),
     /// catalog: insert 1M files with packs and locations, look up a path, plan a 100k restore.
     Catalog(catalog::CatalogArgs),
+    /// e2e: init + `tapebackup run` (get, pack, write to a virtual tape) vs cp -a; peak RSS.
+    E2e(e2e::E2eArgs),
     /// fetch: our find + rsync --files-from vs rsync -a vs the seed's rsync per file, over a real sshd.
     Fetch(fetch::FetchArgs),
     /// ltfs: files of mixed sizes written to a virtual LTFS cartridge vs cp -r + sync.
@@ -29,6 +32,7 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
     match which {
         Bench::Backuppc(args) => backuppc::run(args),
         Bench::Catalog(args) => catalog::run(args),
+        Bench::E2e(args) => e2e::run(args),
         Bench::Fetch(args) => fetch::run(args),
         Bench::Ltfs(args) => ltfs::run(args),
         Bench::Pack(args) => pack::run(args),
