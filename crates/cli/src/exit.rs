@@ -13,6 +13,14 @@
 //! | 8 | object storage error |
 //! | 9 | configuration error |
 //! | 10 | LTFS format error |
+//! | 11 | tape medium error: a block of the cartridge cannot be written or read |
+//! | 12 | drive not ready (no cartridge threaded, or still becoming ready) |
+//! | 13 | unit attention the drive keeps reporting |
+//! | 14 | cartridge write protected |
+//! | 15 | wrong cartridge: its volume is not the one the catalog knows under that barcode |
+//!
+//! 11 to 15 are the tape faults an operator acts on (replace the cartridge, check the
+//! drive, slide the tab, put the right cartridge in); any other tape or library error is 6.
 
 /// Bad command-line arguments.
 pub const USAGE: u8 = 2;
@@ -20,6 +28,16 @@ pub const USAGE: u8 = 2;
 pub const OTHER: u8 = 1;
 /// Local I/O failure.
 pub const IO: u8 = 3;
+/// Tape medium error.
+pub const MEDIUM_ERROR: u8 = 11;
+/// Drive not ready.
+pub const NOT_READY: u8 = 12;
+/// Unit attention that does not clear.
+pub const UNIT_ATTENTION: u8 = 13;
+/// Cartridge write protected.
+pub const WRITE_PROTECTED: u8 = 14;
+/// Wrong cartridge under a barcode.
+pub const WRONG_CARTRIDGE: u8 = 15;
 
 /// Maps an error (by the first typed error in its chain) to an exit code.
 pub fn code_for(e: &anyhow::Error) -> u8 {

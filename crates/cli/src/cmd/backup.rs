@@ -1,4 +1,4 @@
-//! `get`, `pack`, `write` and `run` (the three in sequence).
+//! `get`, `pack`, `write` and `run` (the three at once, pipelined).
 
 use std::io::Write;
 
@@ -163,25 +163,54 @@ pub fn write(args: &WriteArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Re
     print_write(&r, out)
 }
 
-/// Runs `run`: get, pack and write one after the other.
+/// Runs `run`: get, pack and write at once (pipelined, see `workflow::run`).
 pub fn run(_args: &NoArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<()> {
     let config = config(ctx)?;
-    let mut cat = workflow::open_catalog(&config)?;
     let key = workflow::unlock_key(&config)?;
     let p = CliProgress::new(ctx);
-    let cancel = workflow::no_cancel();
-    let g = workflow::get(&config, &mut cat, &GetOptions::default(), &p, cancel)?;
-    let k = workflow::pack(&config, &mut cat, &key, &p, cancel)?;
-    let w = workflow::write(&config, &mut cat, &key, &p, cancel)?;
+    let r = workflow::run(&config, &key, &p, workflow::no_cancel())?;
     drop(p);
     if ctx.json {
-        return json(out, &serde_json::json!({ "get": g, "pack": k, "write": w }));
+        return json(out, &r);
     }
-    print_get(&g, false, out)?;
-    print_pack(&k, out)?;
-    print_write(&w, out)?;
-    if !g.failed.is_empty() {
-        anyhow::bail!("{} file(s) could not be fetched; run again", g.failed.len());
+    print_get(&r.get, false, out)?;
+    print_pack(&r.pack, out)?;
+    print_write(&r.write, out)?;
+    if !r.get.failed.is_empty() {
+        anyhow::bail!(
+            "{} file(s) could not be fetched; run again",
+            r.get.failed.len()
+        );
     }
     Ok(())
+}
+
+/// The exit code of a tape fault an operator acts on (`exit.rs`: 11 to 15), looked for in
+/// `e` and its sources; `None` for anything else.
+pub fn tape_fault_code(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    use crate::exit;
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(t) = c.downcast_ref::<tape_scsi::Error>() {
+            return match t {
+                tape_scsi::Error::MediumError { .. } => Some(exit::MEDIUM_ERROR),
+                tape_scsi::Error::NotReady { .. } | tape_scsi::Error::BecomingReady { .. } => {
+                    Some(exit::NOT_READY)
+                }
+                tape_scsi::Error::UnitAttention { .. } => Some(exit::UNIT_ATTENTION),
+                tape_scsi::Error::WriteProtected { .. } => Some(exit::WRITE_PROTECTED),
+                _ => None,
+            };
+        }
+        if c.is::<workflow::tape::WrongCartridge>()
+            || matches!(
+                c.downcast_ref::<workflow::raw::RawError>(),
+                Some(workflow::raw::RawError::WrongVolume { .. })
+            )
+        {
+            return Some(exit::WRONG_CARTRIDGE);
+        }
+        cur = c.source();
+    }
+    None
 }

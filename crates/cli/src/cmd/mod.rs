@@ -65,6 +65,9 @@ pub fn run(command: Command, ctx: &Context) -> anyhow::Result<()> {
 
 /// The exit code for one typed error from a library crate, if it is one.
 pub fn exit_code_of(e: &(dyn std::error::Error + 'static)) -> Option<u8> {
+    if let Some(code) = backup::tape_fault_code(e) {
+        return Some(code);
+    }
     if let Some(code) = backuppc::exit_code_of(e) {
         return Some(code);
     }

@@ -55,11 +55,48 @@ pub fn staged_content(config: &Config, hash: &catalog::Digest) -> PathBuf {
     content_dir(config).join(hash.to_hex())
 }
 
+/// How a pipelined caller (`workflow::run`) paces `get`: files are fetched in chunks, each
+/// admitted before it is fetched and announced once it is staged and recorded.
+pub(crate) trait Pace: Sync {
+    /// Most bytes and most files fetched in one chunk.
+    fn chunk_limits(&self) -> (u64, usize);
+    /// Called before a chunk of `bytes` is fetched; may block until staging has room.
+    /// An error stops `get` (nothing of the chunk is fetched or recorded).
+    fn admit(&self, bytes: u64) -> anyhow::Result<()>;
+    /// `bytes` of new plaintext were staged and their versions recorded.
+    fn staged(&self, bytes: u64);
+}
+
+/// No pacing: one chunk per source, never waits.
+struct Unpaced;
+
+impl Pace for Unpaced {
+    fn chunk_limits(&self) -> (u64, usize) {
+        (u64::MAX, usize::MAX)
+    }
+    fn admit(&self, _bytes: u64) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn staged(&self, _bytes: u64) {}
+}
+
 /// Runs `get` over the configured sources.
 pub fn get(
     config: &Config,
     cat: &mut Catalog,
     options: &GetOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<GetReport> {
+    get_paced(config, cat, options, &Unpaced, progress, cancel)
+}
+
+/// [`get`], fetching in chunks paced by `pace`.
+pub(crate) fn get_paced(
+    config: &Config,
+    cat: &mut Catalog,
+    options: &GetOptions,
+    pace: &dyn Pace,
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> anyhow::Result<GetReport> {
@@ -85,8 +122,17 @@ pub fn get(
             if !options.sources.is_empty() && !options.sources.contains(&src.name) {
                 continue;
             }
-            get_source(config, cat, src, options, &mut report, progress, cancel)
-                .with_context(|| format!("source {}", src.name))?;
+            get_source(
+                config,
+                cat,
+                src,
+                options,
+                pace,
+                &mut report,
+                progress,
+                cancel,
+            )
+            .with_context(|| format!("source {}", src.name))?;
         }
         anyhow::Ok(())
     })();
@@ -160,11 +206,13 @@ fn open_source(src: &super::config::SourceConfig) -> anyhow::Result<Box<dyn fetc
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn get_source(
     config: &Config,
     cat: &mut Catalog,
     src: &super::config::SourceConfig,
     options: &GetOptions,
+    pace: &dyn Pace,
     report: &mut GetReport,
     progress: &dyn Progress,
     cancel: &AtomicBool,
@@ -261,14 +309,54 @@ fn get_source(
     let content = content_dir(config);
     std::fs::create_dir_all(&incoming)?;
     std::fs::create_dir_all(&content)?;
-    let plan = fetch::Plan::all(&to_fetch);
+    let total: u64 = to_fetch.iter().map(|e| e.size).sum();
     progress.message(&format!(
-        "fetching {} file(s), {} bytes from {}",
-        plan.files.len(),
-        plan.bytes(),
+        "fetching {} file(s), {total} bytes from {}",
+        to_fetch.len(),
         src.name
     ));
-    let fetched = fetch::Fetcher::new(source, &incoming)
+    let (max_bytes, max_files) = pace.chunk_limits();
+    let mut rest: &[fetch::Entry] = &to_fetch;
+    while !rest.is_empty() {
+        // The next chunk: at least one file, then up to the limits.
+        let mut n = 0;
+        let mut bytes = 0u64;
+        while n < rest.len()
+            && n < max_files.max(1)
+            && (n == 0 || bytes.saturating_add(rest[n].size) <= max_bytes)
+        {
+            bytes = bytes.saturating_add(rest[n].size);
+            n += 1;
+        }
+        let (chunk, after) = rest.split_at(n);
+        rest = after;
+        pace.admit(bytes)?;
+        let staged = fetch_chunk(
+            cat, source, src, sid, chunk, &wanted, &incoming, &content, report, progress, cancel,
+        )?;
+        pace.staged(staged);
+    }
+    Ok(())
+}
+
+/// Fetches one chunk of a source's files into staging and records each landed file.
+/// Returns the bytes staged.
+#[allow(clippy::too_many_arguments)]
+fn fetch_chunk(
+    cat: &mut Catalog,
+    source: &dyn fetch::Source,
+    src: &super::config::SourceConfig,
+    sid: catalog::SourceId,
+    chunk: &[fetch::Entry],
+    wanted: &HashMap<String, catalog::VersionInfo>,
+    incoming: &Path,
+    content: &Path,
+    report: &mut GetReport,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<u64> {
+    let plan = fetch::Plan::all(chunk);
+    let fetched = fetch::Fetcher::new(source, incoming)
         .parallel(src.parallel.max(1))
         .fetch(&plan, &fetch::NoProgress, cancel);
     for (file, err) in fetched.failed() {
@@ -276,6 +364,7 @@ fn get_source(
             .failed
             .push(format!("{}/{}: {err}", src.name, file.entry.display_path()));
     }
+    let mut staged = 0u64;
     for (file, landed) in fetched.landed() {
         let path = String::from_utf8_lossy(&file.entry.path).into_owned();
         let Some(v) = wanted.get(&path) else { continue };
@@ -302,12 +391,13 @@ fn get_source(
         .with_context(|| format!("recording {}/{path}", src.name))?;
         report.fetched += 1;
         report.bytes += landed.size;
+        staged += landed.size;
         progress.advance(landed.size);
     }
     if let Some(stop) = fetched.stopped {
         return Err(stop.into());
     }
-    Ok(())
+    Ok(staged)
 }
 
 /// Moves a landed file to its content-addressed name (durably).

@@ -22,6 +22,7 @@ pub mod pack;
 pub mod raw;
 pub mod recover;
 pub mod restore;
+pub mod run;
 pub mod tape;
 pub mod verify;
 
@@ -30,6 +31,7 @@ pub use get::{GetOptions, GetReport, get};
 pub use pack::{PackReport, pack};
 pub use recover::{RecoverOptions, RecoverReport, recover};
 pub use restore::{RestoreOptions, RestoreReport, restore};
+pub use run::{RunReport, run};
 pub use tape::{CatalogFeed, PackFeed, WriteReport, write, write_from};
 pub use verify::{VerifyOptions, VerifyReport, verify};
 

@@ -101,7 +101,7 @@ pub fn pack(
                 report.missing.push(v.path.clone());
                 continue;
             }
-            let (plain, cipher) = pack_one(config, cat, key, v, hash, &staged, progress, cancel)
+            let (_, plain, cipher) = pack_one(config, cat, key, v, hash, &staged, progress, cancel)
                 .with_context(|| format!("packing {}", v.path))?;
             report.packs += 1;
             report.plain_bytes += plain;
@@ -130,8 +130,10 @@ pub fn pack(
     Ok(report)
 }
 
+/// Packs one staged content (durably, recorded, plaintext removed); returns the recorded
+/// pack, the plaintext and the pack bytes.
 #[allow(clippy::too_many_arguments)]
-fn pack_one(
+pub(super) fn pack_one(
     config: &Config,
     cat: &mut Catalog,
     key: &Unlocked,
@@ -140,7 +142,7 @@ fn pack_one(
     staged: &Path,
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<(catalog::PackInfo, u64, u64)> {
     let pending = pending_path(config, &hash.to_hex());
     progress.item(&v.path, v.size);
     let input = std::fs::File::open(staged)?;
@@ -190,12 +192,12 @@ fn pack_one(
     std::fs::rename(&pending, pack_path(config, &info.name))?;
     sync_dir(&config.file.packs)?;
     std::fs::remove_file(staged)?;
-    Ok((summary.plaintext_len, summary.ciphertext_len))
+    Ok((info, summary.plaintext_len, summary.ciphertext_len))
 }
 
 /// Removes staged contents no longer needed (already packed: e.g. a duplicate of a
 /// packed content fetched under another path).
-fn clean_staging(config: &Config, cat: &Catalog) -> anyhow::Result<()> {
+pub(super) fn clean_staging(config: &Config, cat: &Catalog) -> anyhow::Result<()> {
     let dir = content_dir(config);
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return Ok(());

@@ -40,6 +40,22 @@ pub struct MissingCartridge {
     pub barcode: String,
 }
 
+/// Error for a cartridge whose volume is not the one the catalog knows under its barcode
+/// (someone put another tape in the slot, or relabelled it): never written to.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "wrong cartridge: {barcode} holds LTFS volume {found} but the catalog knows it as \
+     {expected}: put the right cartridge in"
+)]
+pub struct WrongCartridge {
+    /// Its barcode.
+    pub barcode: String,
+    /// The volume UUID found on the tape.
+    pub found: String,
+    /// The volume UUID the catalog knows.
+    pub expected: String,
+}
+
 /// What [`write`] did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct WriteReport {
@@ -96,8 +112,7 @@ pub fn load_barcode(
         && el.barcode.as_deref() == Some(barcode)
     {
         let mut d = lib.drive(drive)?;
-        d.load()?;
-        d.set_block_size(0)?;
+        settle(&mut *d)?;
         return Ok(d);
     }
     let slot = inv
@@ -118,9 +133,21 @@ pub fn load_barcode(
     ));
     lib.changer().load(slot, drive)?;
     let mut d = lib.drive(drive)?;
+    settle(&mut *d)?;
+    Ok(d)
+}
+
+/// Threads the cartridge, sets variable blocks and rewinds, acknowledging the one unit
+/// attention a drive reports after a load (the medium changed, as expected); a second one
+/// in a row is an error.
+fn settle(d: &mut dyn TapeDrive) -> anyhow::Result<()> {
     d.load()?;
     d.set_block_size(0)?;
-    Ok(d)
+    match d.rewind() {
+        Err(tape_scsi::Error::UnitAttention { .. }) => d.rewind()?,
+        r => r?,
+    }
+    Ok(())
 }
 
 /// True when the loaded medium holds no data at all (nothing on partition 0).
@@ -572,7 +599,10 @@ fn session(
     let known = volume.map(|v| cat.read().volume(v)).transpose()?;
     let fresh = known.as_ref().is_none_or(|v| v.state == VolumeState::Blank);
     if drive.status()?.write_protected {
-        bail!("{barcode} is write protected");
+        return Err(tape_scsi::Error::WriteProtected {
+            device: barcode.to_owned(),
+        }
+        .into());
     }
     let carry = if fresh {
         let mode = config.file.tapes.format;
@@ -631,11 +661,12 @@ fn session(
             } = &known.medium
                 && *u != volume.label().volume_uuid
             {
-                bail!(
-                    "wrong cartridge: {barcode} holds LTFS volume {} but the catalog knows it \
-                     as {u}",
-                    volume.label().volume_uuid
-                );
+                return Err(WrongCartridge {
+                    barcode: barcode.to_owned(),
+                    found: volume.label().volume_uuid.clone(),
+                    expected: u.clone(),
+                }
+                .into());
             }
             if !volume.is_consistent() {
                 progress.message(&format!(
