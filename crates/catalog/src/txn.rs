@@ -304,6 +304,51 @@ impl<'c> Txn<'c> {
         Ok(())
     }
 
+    /// Forgets the locations of objects deleted from an object-store volume (a prune), with
+    /// their verification records, and takes their lengths off the volume's bytes used.
+    /// Keys the catalog does not know are ignored. Returns how many locations went; packs
+    /// left without any location are then listed again as unwritten, never silently "safe".
+    pub fn remove_object_locations(&mut self, volume: VolumeId, keys: &[String]) -> Result<u64> {
+        let mut removed = 0u64;
+        let mut bytes = 0u64;
+        for key in keys {
+            let rows: Vec<(i64, Option<i64>)> = self
+                .tx
+                .prepare_cached(
+                    "SELECT id, length FROM location \
+                     WHERE volume_id = ?1 AND position_kind = 'object' AND object_key = ?2",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![volume.0, key], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect()
+                })
+                .map_err(sql("find object locations"))?;
+            for (id, len) in rows {
+                self.tx
+                    .prepare_cached("DELETE FROM verification WHERE location_id = ?1")
+                    .and_then(|mut st| st.execute(params![id]))
+                    .map_err(sql("forget verifications"))?;
+                self.tx
+                    .prepare_cached("DELETE FROM location WHERE id = ?1")
+                    .and_then(|mut st| st.execute(params![id]))
+                    .map_err(sql("forget location"))?;
+                removed += 1;
+                bytes += len.and_then(|l| u64::try_from(l).ok()).unwrap_or(0);
+            }
+        }
+        if removed > 0 {
+            self.tx
+                .prepare_cached(
+                    "UPDATE volume SET bytes_used = MAX(0, bytes_used - ?2) WHERE id = ?1",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![volume.0, i64::try_from(bytes).unwrap_or(i64::MAX)])
+                })
+                .map_err(sql("update volume usage"))?;
+        }
+        Ok(removed)
+    }
+
     /// Records that a pack (or one part of it) was written to a volume at `position`. Adds
     /// the part's length to the volume's bytes used and makes a blank volume appendable.
     /// Refuses retired volumes and positions of the wrong kind (object keys on tapes).

@@ -326,6 +326,20 @@ fn prune(a: &PruneArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<()
     for f in found.iter().filter(|f| f.manifest.is_some()) {
         hosts.entry(&f.host).or_default().push(f);
     }
+    // The catalog forgets an archive's chunks before they are deleted: a prune killed in
+    // between leaves objects the catalog no longer counts on (the next prune deletes them),
+    // never catalog locations pointing at deleted objects.
+    let mut catalog = if a.dry_run || !settings.catalog.exists() {
+        None
+    } else {
+        let cat = catalog::Catalog::open(&settings.catalog)
+            .with_context(|| format!("catalog {}", settings.catalog.display()))?;
+        let (bucket, prefix) = &settings.volume;
+        let volume = cat.read().volumes()?.into_iter().find(|v| {
+            matches!(&v.medium, catalog::Medium::Object { bucket: b, prefix: p } if b == bucket && p == prefix)
+        });
+        volume.map(|v| (cat, v.id))
+    };
     let mut deleted = Vec::new();
     for (_, mut list) in hosts {
         // Newest first: by finish time, then backup number.
@@ -340,6 +354,10 @@ fn prune(a: &PruneArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result<()
                 // The manifest first: an interrupted prune leaves an archive marked
                 // incomplete, never a "complete" one with chunks missing.
                 let mut keys = f.keys.clone();
+                if let Some((cat, volume)) = catalog.as_mut() {
+                    cat.write(|tx| tx.remove_object_locations(*volume, &keys))
+                        .with_context(|| format!("catalog {}", settings.catalog.display()))?;
+                }
                 keys.sort_by_key(|k| !k.ends_with("/manifest.json"));
                 for k in &keys {
                     settings
