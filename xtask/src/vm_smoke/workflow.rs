@@ -15,12 +15,11 @@ use super::report::Outcome;
 /// Exit code of tape device and library errors (crates/cli/src/exit.rs).
 const EXIT_TAPE: i32 = 6;
 
-/// Record size of the raw tapes written here. The raw reader reads with a buffer of at
-/// least 65584 bytes (a metadata record's maximum); with 4 KiB data records no record is
-/// more than half the buffer, so tgt's over-length read bug (it transfers buffer - record
-/// bytes; see rig.tgt_overlength_read) cannot touch the data. With 256 KiB records the
-/// last, short record of a pack can be hit, and verify would then fail on its BLAKE3.
-const BLOCK_SIZE: &str = "4KiB";
+/// Record size of the raw tapes written here: the default. The raw reader reads with a
+/// buffer of twice the block size, so tgt's over-length read bug (it transfers buffer -
+/// record bytes; see rig.tgt_overlength_read) cannot touch the data even in a pack's last,
+/// short record; verify and restore check every byte against its BLAKE3.
+const BLOCK_SIZE: &str = "256KiB";
 
 /// Runs the workflow checks. The library starts in the initial inventory; every cartridge
 /// the workflow loaded is put back (mtx) at the end.
@@ -58,6 +57,10 @@ fn make_tree(src: &Path) -> std::io::Result<()> {
     fs::write(src.join("a/name with spaces.bin"), pseudo_random(1, 70_001))?;
     fs::write(src.join("a/b/c/deep.bin"), pseudo_random(2, 300_000))?;
     fs::write(src.join("a/b/same-as-deep.bin"), pseudo_random(2, 300_000))?;
+    // Packs whose last record is between half and all of a 256 KiB block: the records
+    // tgt's over-length read bug would damage if the raw reader's buffer were too small.
+    fs::write(src.join("a/one-short-record.bin"), pseudo_random(3, 200_000))?;
+    fs::write(src.join("a/b/long-tail.bin"), pseudo_random(4, 262_144 + 180_000))?;
     Ok(())
 }
 

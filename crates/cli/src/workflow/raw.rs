@@ -360,9 +360,12 @@ pub fn parse_record(bytes: &[u8]) -> Result<Record, RawError> {
     }
 }
 
-/// A read buffer large enough for a data record or a metadata record.
+/// A read buffer for a data record or a metadata record: twice the largest record, because
+/// tgt (the Linux SCSI target's tape emulation) transfers only `buffer - record` bytes of a
+/// record read into a buffer longer than it (it gets the residual backwards), so a buffer
+/// below twice the record returns partly stale bytes there; real drives do not care.
 fn read_buffer(block_size: u32) -> Vec<u8> {
-    vec![0u8; (block_size as usize).max(RECORD_OVERHEAD + MAX_BODY)]
+    vec![0u8; 2 * (block_size as usize).max(RECORD_OVERHEAD + MAX_BODY)]
 }
 
 /// Reads the first record of the tape (after rewinding) and returns the label if the tape
@@ -370,7 +373,8 @@ fn read_buffer(block_size: u32) -> Vec<u8> {
 /// Leaves the tape rewound.
 pub fn probe(drive: &mut dyn TapeDrive) -> Result<Option<Label>, RawError> {
     drive.rewind().map_err(drive_err("rewinding"))?;
-    let mut buf = read_buffer(MAX_BLOCK_SIZE);
+    // Labels are small: this buffer is far above twice their size (see `read_buffer`).
+    let mut buf = vec![0u8; MAX_BLOCK_SIZE as usize];
     let found = match drive.read_record(&mut buf) {
         Ok(ReadOutcome::Record(n)) if has_magic(&buf[..n]) => match parse_record(&buf[..n])? {
             Record::Label(l) => Some(l),
