@@ -12,6 +12,29 @@ use crate::source::{PARTIAL_DIR, RateLimit};
 
 const CHUNK: usize = 256 * 1024;
 
+/// Creates a partial directory that parallel transfers share. One that finishes removes the
+/// directory when it is empty (`remove_dir` below), which can race with `create_dir_all` here:
+/// it then fails with "already exists" (the directory went between its `mkdir` and its
+/// check) or "not found" (a parent went). Both mean "try again".
+fn create_partial_dir(dir: &Path) -> Result<(), LandError> {
+    let mut attempts = 0;
+    loop {
+        match fs::create_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if attempts < 10
+                    && matches!(
+                        e.kind(),
+                        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+                    ) =>
+            {
+                attempts += 1;
+            }
+            Err(e) => return Err(LandError::Staging(Error::io("create dir", dir, e))),
+        }
+    }
+}
+
 /// Where the partial data of `entry` lives: `<staging>/<dir>/.tapebackup-partial/<name>`.
 pub(crate) fn partial_path(entry: &Entry, staging: &Path) -> PathBuf {
     let final_path = entry.staged_path(staging);
@@ -48,8 +71,7 @@ pub(crate) fn land_stream<R: Read>(
     let final_path = entry.staged_path(staging);
     let partial = partial_path(entry, staging);
     let partial_dir = partial.parent().unwrap_or(staging).to_path_buf();
-    fs::create_dir_all(&partial_dir)
-        .map_err(|e| Staging(Error::io("create dir", &partial_dir, e)))?;
+    create_partial_dir(&partial_dir)?;
 
     let mut hasher = blake3::Hasher::new();
     let mut offset = 0u64;
@@ -81,8 +103,7 @@ pub(crate) fn land_stream<R: Read>(
             Ok(f) => break f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 10 => {
                 attempts += 1;
-                fs::create_dir_all(&partial_dir)
-                    .map_err(|e| Staging(Error::io("create dir", &partial_dir, e)))?;
+                create_partial_dir(&partial_dir)?;
             }
             Err(e) => return Err(Staging(Error::io("create", &partial, e))),
         }
