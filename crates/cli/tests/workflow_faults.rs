@@ -206,22 +206,41 @@ fn unit_attention_after_load_is_cleared_and_the_run_goes_on() {
 fn write_protected_cartridge() {
     let s = setup();
     ok(&s.ws, &["-q", "run"]);
-    // The appendable tape (the first run's) is write protected; more to write.
+    // The appendable tape (the first run's) is write protected; more to write: it is
+    // skipped (reported) and the packs go to a blank tape.
     let written = written_tape(&s);
-    s.lib()
-        .set_cartridge_faults(
-            &written,
-            CartridgeFaults {
-                write_protected: true,
-                ..CartridgeFaults::default()
-            },
-        )
-        .unwrap();
+    let protect = |b: &str, on: bool| {
+        s.lib()
+            .set_cartridge_faults(
+                b,
+                CartridgeFaults {
+                    write_protected: on,
+                    ..CartridgeFaults::default()
+                },
+            )
+            .unwrap();
+    };
+    protect(&written, true);
     s.more("second");
+    let report: serde_json::Value = serde_json::from_str(&ok(&s.ws, &["--json", "run"])).unwrap();
+    let w = &report["write"];
+    assert_eq!(
+        w["skipped"],
+        serde_json::json!([format!("{written}: write protected")]),
+        "{w}"
+    );
+    assert!(w["packs"].as_u64().unwrap() > 0, "{w}");
+    assert!(!w["tapes"].to_string().contains(&written), "{w}");
+    assert_eq!(w["formatted"].as_array().unwrap().len(), 1, "{w}");
+    // Only write-protected cartridges left: the run stops with exit 14, naming them.
+    for b in s.barcodes() {
+        protect(&b, true);
+    }
+    s.more("third");
     fails(&s, 14, &[&written, "write protected"]);
-    s.lib()
-        .set_cartridge_faults(&written, CartridgeFaults::default())
-        .unwrap();
+    for b in s.barcodes() {
+        protect(&b, false);
+    }
     recovers(&s);
 }
 

@@ -296,6 +296,9 @@ struct Shared<'a> {
     tried: Mutex<Vec<String>>,
     /// Set when a drive failed: the others finish their tape and stop.
     failed: AtomicBool,
+    /// Cartridges skipped because they are write protected (the error when no usable
+    /// tape is left).
+    protected: Mutex<Vec<String>>,
 }
 
 /// Writes the packs `feed` hands out, on every drive of [`write_drives`] at once (one
@@ -321,6 +324,7 @@ pub fn write_from(
         changer: Mutex::new(()),
         tried: Mutex::new(Vec::new()),
         failed: AtomicBool::new(false),
+        protected: Mutex::new(Vec::new()),
     };
     let results: Vec<(WriteReport, anyhow::Result<()>)> = if drives.len() == 1 {
         vec![drive_loop(&shared, cat, drives[0])]
@@ -436,6 +440,22 @@ fn drive_sessions(
                 .lock()
                 .map_err(|_| anyhow::anyhow!("changer lock poisoned"))?;
             let Some((barcode, volume)) = choose_tape(sh, cat, lib, drive_no, report)? else {
+                let protected = sh
+                    .protected
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("tape list poisoned"))?
+                    .join(", ");
+                if !protected.is_empty() {
+                    // The write-protected ones would have been used: that is the fault.
+                    return Err(anyhow::Error::new(tape_scsi::Error::WriteProtected {
+                        device: protected,
+                    })
+                    .context(format!(
+                        "no usable tape left in the library for pool {pool:?} (pack {} still \
+                         to write) but write-protected ones",
+                        first.pack.name
+                    )));
+                }
                 bail!(
                     "no usable tape left in the library for pool {pool:?} (pack {} still to \
                      write): add blank cartridges",
@@ -519,19 +539,41 @@ fn choose_tape(
             None => fresh.push((b.clone(), None)),
         }
     }
-    if let Some(t) = appendable.into_iter().next() {
-        tried.push(t.0.clone());
-        return Ok(Some(t));
+    let mut protected = sh
+        .protected
+        .lock()
+        .map_err(|_| anyhow::anyhow!("tape list poisoned"))?;
+    let mut skip_protected = |b: &str, report: &mut WriteReport| {
+        report.skipped.push(format!("{b}: write protected"));
+        progress.message(&format!("{b} is write protected: skipped"));
+        protected.push(b.to_owned());
+    };
+    for (b, v) in appendable {
+        tried.push(b.clone());
+        let mut d = load_barcode(lib, drive_no, &b, progress)?;
+        if d.status()?.write_protected {
+            skip_protected(&b, report);
+            continue;
+        }
+        return Ok(Some((b, v)));
     }
     for (b, v) in fresh {
         tried.push(b.clone());
         let mut d = load_barcode(lib, drive_no, &b, progress)?;
         if d.status()?.write_protected {
-            report.skipped.push(format!("{b}: write protected"));
-            progress.message(&format!("{b} is write protected: skipped"));
+            skip_protected(&b, report);
             continue;
         }
         if !medium_is_blank(&mut *d)? {
+            if let Some(id) = v
+                && half_initialised(cat, id, &mut *d)?
+            {
+                progress.message(&format!(
+                    "{b}: formatted by an interrupted run of this catalog, holds nothing \
+                     recorded: formatting it again"
+                ));
+                return Ok(Some((b, v)));
+            }
             report.skipped.push(format!(
                 "{b}: holds data this catalog does not know; not overwritten"
             ));
@@ -541,6 +583,83 @@ fn choose_tape(
         return Ok(Some((b, v)));
     }
     Ok(None)
+}
+
+/// True when the loaded tape is one this catalog began to initialise and a crash cut
+/// short: the catalog knows the barcode as blank, with no locations, under the volume
+/// UUID recorded before formatting (see [`session`]), and the tape's label (raw or LTFS,
+/// either partition) carries that same UUID. Anything else is someone's data.
+fn half_initialised(
+    cat: &Catalog,
+    id: VolumeId,
+    drive: &mut dyn TapeDrive,
+) -> anyhow::Result<bool> {
+    let v = cat.read().volume(id)?;
+    let Some(expected) = reserved_uuid(&v) else {
+        return Ok(false);
+    };
+    if !cat.read().locations_on_volume(id)?.is_empty() {
+        return Ok(false);
+    }
+    Ok(tape_label_uuid(drive).as_deref() == Some(expected.as_str()))
+}
+
+/// The bare volume UUID recorded for a volume the catalog still knows as blank (so
+/// recorded before formatting), without the `raw:` prefix.
+fn reserved_uuid(v: &catalog::Volume) -> Option<String> {
+    if v.state != VolumeState::Blank {
+        return None;
+    }
+    let Medium::Tape {
+        ltfs_uuid: Some(u), ..
+    } = &v.medium
+    else {
+        return None;
+    };
+    let bare = u.strip_prefix(RAW_UUID_PREFIX).unwrap_or(u);
+    uuid::Uuid::parse_str(bare)
+        .ok()
+        .map(|u| u.hyphenated().to_string())
+}
+
+/// The volume UUID in the label of the loaded tape: a raw label, else an LTFS label on
+/// partition 0 or 1 (a format cut short may have labelled only one). `None` when there is
+/// none or it cannot be read. Leaves the tape rewound.
+fn tape_label_uuid(drive: &mut dyn TapeDrive) -> Option<String> {
+    let found = if let Ok(r) = raw::RawReader::open(&mut *drive) {
+        Some(r.label().volume_uuid.clone())
+    } else {
+        (0..drive.partition_count().unwrap_or(1).min(2)).find_map(|p| ltfs_label_uuid(drive, p))
+    };
+    let _ = drive.rewind();
+    found.and_then(|u| {
+        uuid::Uuid::parse_str(&u)
+            .ok()
+            .map(|u| u.hyphenated().to_string())
+    })
+}
+
+/// The UUID of the LTFS label construct (VOL1, filemark, XML label) at the start of
+/// `partition`, if it is there and parses.
+fn ltfs_label_uuid(drive: &mut dyn TapeDrive, partition: u8) -> Option<String> {
+    drive
+        .locate(tape_scsi::Position {
+            partition,
+            block: 0,
+        })
+        .ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut read = |drive: &mut dyn TapeDrive| drive.read_record(&mut buf).ok();
+    let (Some(ReadOutcome::Record(ltfs::VOL1_LEN)), Some(ReadOutcome::Filemark)) =
+        (read(drive), read(drive))
+    else {
+        return None;
+    };
+    let Some(ReadOutcome::Record(n)) = read(drive) else {
+        return None;
+    };
+    let label = ltfs::LtfsLabel::from_xml(&buf[..n]).ok()?;
+    Some(label.volume_uuid)
 }
 
 /// Prefix of the catalog's `ltfs_uuid` field for a raw-format volume: `raw:<label uuid>`
@@ -606,20 +725,33 @@ fn session(
     }
     let carry = if fresh {
         let mode = config.file.tapes.format;
+        // The UUID the tape gets: the one an interrupted format already recorded (so a
+        // tape labelled before the crash is still recognised), else a new one.
+        let uuid = known
+            .as_ref()
+            .and_then(reserved_uuid)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string());
         if mode == TapeFormat::Raw {
-            raw_session(sh, cat, &mut *drive, barcode, None, first, report)?
+            raw_session(
+                sh,
+                cat,
+                &mut *drive,
+                barcode,
+                RawStart::Format(uuid),
+                first,
+                report,
+            )?
         } else {
+            let id = reserve_volume(cat, barcode, &pool, &uuid, now)?;
             progress.message(&format!("formatting {barcode} (LTFS)"));
-            let formatted = ltfs::Volume::format(&mut *drive, &ltfs::FormatOptions::new(barcode));
-            match formatted {
+            let options = ltfs::FormatOptions {
+                uuid: Some(uuid.clone()),
+                ..ltfs::FormatOptions::new(barcode)
+            };
+            match ltfs::Volume::format(&mut *drive, &options) {
                 Ok(volume) => {
-                    let uuid = volume.label().volume_uuid.clone();
-                    let id = cat.write(|tx| {
-                        let id = volume_id_or(tx, barcode, &pool, now)?;
-                        tx.set_ltfs_uuid(id, &uuid)?;
-                        tx.set_volume_state(id, VolumeState::Appendable, now)?;
-                        Ok::<_, catalog::Error>(id)
-                    })?;
+                    kill_point("format");
+                    cat.write(|tx| tx.set_volume_state(id, VolumeState::Appendable, now))?;
                     report.formatted.push(barcode.to_owned());
                     ltfs_session(sh, cat, volume, id, barcode, first, report)?
                 }
@@ -627,7 +759,15 @@ fn session(
                     progress.message(&format!(
                         "{barcode}: the drive cannot partition: using the raw on-tape format"
                     ));
-                    raw_session(sh, cat, &mut *drive, barcode, None, first, report)?
+                    raw_session(
+                        sh,
+                        cat,
+                        &mut *drive,
+                        barcode,
+                        RawStart::Format(uuid),
+                        first,
+                        report,
+                    )?
                 }
                 Err(e) if cannot_partition(&e) => {
                     return Err(anyhow::Error::new(e).context(LtfsUnsupported {
@@ -650,7 +790,7 @@ fn session(
                 cat,
                 &mut *drive,
                 barcode,
-                Some((known.id, uuid)),
+                RawStart::Append(known.id, uuid),
                 first,
                 report,
             )?
@@ -718,7 +858,45 @@ fn locations_of(p: &Pending, job: catalog::JobId) -> Vec<NewLocation> {
         .collect()
 }
 
-/// A raw-format session (docs/RAW-FORMAT.md): format (`volume` = None) or append after
+/// Records the tape about to be formatted, in one transaction: its barcode (registered if
+/// new), the volume UUID the format will write, state blank. A run killed after the format
+/// and before the tape is marked appendable finds this UUID on the tape and formats it
+/// again ([`half_initialised`]) instead of taking it for someone else's data.
+fn reserve_volume(
+    cat: &mut Catalog,
+    barcode: &str,
+    pool: &str,
+    uuid: &str,
+    now: Timestamp,
+) -> anyhow::Result<VolumeId> {
+    Ok(cat.write(|tx| {
+        let id = volume_id_or(tx, barcode, pool, now)?;
+        tx.set_ltfs_uuid(id, uuid)?;
+        tx.set_volume_state(id, VolumeState::Blank, now)?;
+        Ok::<_, catalog::Error>(id)
+    })?)
+}
+
+/// Test hook: with `TAPEBACKUP_KILL_AFTER` set to `point`, announce it on stderr and wait
+/// to be killed (the crash tests SIGKILL the process there, deterministically).
+fn kill_point(point: &str) {
+    if std::env::var_os("TAPEBACKUP_KILL_AFTER").is_some_and(|v| v == point) {
+        eprintln!("TAPEBACKUP_KILL_AFTER={point}: waiting for SIGKILL");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
+/// How a raw session starts.
+enum RawStart {
+    /// Format the tape with this (bare) volume UUID.
+    Format(String),
+    /// Append to the catalog's volume with this (bare) label UUID.
+    Append(VolumeId, String),
+}
+
+/// A raw-format session (docs/RAW-FORMAT.md): format or append after
 /// the last tape file; one tape file per pack (part), each location recorded in its own
 /// transaction right after the filemark that ends it; a catalog snapshot file at the end.
 /// Positions are tape file numbers (`Position::Tape { partition: 0, start_block: file }`).
@@ -727,37 +905,33 @@ fn raw_session(
     cat: &mut Catalog,
     drive: &mut dyn TapeDrive,
     barcode: &str,
-    volume: Option<(VolumeId, String)>,
+    start: RawStart,
     first: Pending,
     report: &mut WriteReport,
 ) -> anyhow::Result<Option<Pending>> {
     let (config, progress, cancel, job) = (sh.config, sh.progress, sh.cancel, sh.job);
-    let (mut writer, vol_id) = match volume {
-        None => {
-            progress.message(&format!("formatting {barcode} (raw)"));
+    let (mut writer, vol_id) = match start {
+        RawStart::Format(volume_uuid) => {
             let label = raw::Label {
-                volume_uuid: uuid::Uuid::new_v4().hyphenated().to_string(),
+                volume_uuid,
                 barcode: barcode.to_owned(),
                 created_at: Timestamp::now().unix_seconds(),
                 writer: format!("tapebackup {}", env!("CARGO_PKG_VERSION")),
                 block_size: raw_block_size(config)?,
             };
             let uuid = format!("{RAW_UUID_PREFIX}{}", label.volume_uuid);
+            let now = Timestamp::now();
+            let id = reserve_volume(cat, barcode, &config.file.tapes.pool, &uuid, now)?;
+            progress.message(&format!("formatting {barcode} (raw)"));
             let writer = raw::RawWriter::format(drive, label)
                 .with_context(|| format!("writing the raw label on {barcode}"))?;
-            let pool = config.file.tapes.pool.clone();
-            let now = Timestamp::now();
-            let id = cat.write(|tx| {
-                let id = volume_id_or(tx, barcode, &pool, now)?;
-                tx.set_ltfs_uuid(id, &uuid)?;
-                tx.set_volume_state(id, VolumeState::Appendable, now)?;
-                Ok::<_, catalog::Error>(id)
-            })?;
+            kill_point("format");
+            cat.write(|tx| tx.set_volume_state(id, VolumeState::Appendable, now))?;
             report.formatted.push(barcode.to_owned());
             report.raw.push(barcode.to_owned());
             (writer, id)
         }
-        Some((id, uuid)) => {
+        RawStart::Append(id, uuid) => {
             let known_file = cat
                 .read()
                 .locations_on_volume(id)?

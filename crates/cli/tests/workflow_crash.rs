@@ -1,0 +1,276 @@
+//! A write SIGKILLed right after it formatted a blank tape (LTFS, or the raw label) and
+//! before the catalog marked the tape appendable: the next write recognises its own
+//! half-initialised tape (the UUID recorded before formatting is on the tape), formats it
+//! again and uses it; nothing is skipped and a restore is byte-exact. A tape whose label
+//! carries another UUID is still never overwritten.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
+
+mod common;
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use common::ok;
+
+fn noise(seed: &str, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    blake3::Hasher::new()
+        .update(seed.as_bytes())
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    src: PathBuf,
+    ws: PathBuf,
+    root: PathBuf,
+}
+
+/// A workspace with packs ready to write (`get` and `pack` done); `raw` gives drives
+/// that cannot partition (so the raw format).
+fn setup(raw: bool) -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let src = root.join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("a.txt"), b"hello crash\n").unwrap();
+    for i in 0..3 {
+        std::fs::write(
+            src.join(format!("sub/f{i}.bin")),
+            noise(&format!("f{i}"), 900 << 10),
+        )
+        .unwrap();
+    }
+    let ws = root.join("ws");
+    let source = format!("s={}", src.display());
+    let mut args = vec![
+        "init",
+        ws.to_str().unwrap(),
+        "--source",
+        &source,
+        "--capacity",
+        "64MiB",
+    ];
+    if raw {
+        args.extend(["--no-partitions", "--no-locate"]);
+    }
+    ok(&root, &args);
+    ok(&ws, &["get"]);
+    ok(&ws, &["pack"]);
+    Setup {
+        _tmp: tmp,
+        src,
+        ws,
+        root,
+    }
+}
+
+/// Runs `write` with the kill hook at `point` and SIGKILLs it once it reports being there.
+fn write_killed_after(ws: &Path, point: &str) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tapebackup"))
+        .args(["-q", "write"])
+        .current_dir(ws)
+        .env_remove("TAPEBACKUP_CONFIG")
+        .env_remove("TAPEBACKUP_CATALOG")
+        .env("TAPEBACKUP_KILL_AFTER", point)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut reached = false;
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if line.starts_with(&format!("TAPEBACKUP_KILL_AFTER={point}")) {
+            reached = true;
+            break;
+        }
+        seen.push(line);
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(
+        reached,
+        "write never reached the kill point {point} ({status}):\n{}",
+        seen.join("\n")
+    );
+}
+
+fn tapes(ws: &Path) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(&ok(ws, &["--json", "tapes"])).unwrap();
+    v.as_array().unwrap().clone()
+}
+
+/// The one tape the catalog knows with a volume UUID, and that UUID.
+fn reserved_tape(ws: &Path) -> (String, String) {
+    let with_uuid: Vec<(String, String)> = tapes(ws)
+        .iter()
+        .filter_map(|t| {
+            let u = t.pointer("/medium/ltfs_uuid")?.as_str()?;
+            Some((t["label"].as_str()?.to_owned(), u.to_owned()))
+        })
+        .collect();
+    assert_eq!(with_uuid.len(), 1, "{with_uuid:?}");
+    with_uuid[0].clone()
+}
+
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Everything is on tape, verifies, and restores byte-exact.
+fn all_written_and_restorable(s: &Setup) {
+    ok(&s.ws, &["catalog", "check"]);
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&s.ws, &["--json", "status"])).unwrap();
+    assert_eq!(status["packs_unwritten"], 0, "{status}");
+    let v = ok(&s.ws, &["verify"]);
+    assert!(v.contains(" 0 failed"), "{v}");
+    let to = s.root.join("restored");
+    ok(&s.ws, &["restore", "--to", to.to_str().unwrap()]);
+    let files = walk(&s.src);
+    for f in &files {
+        let rel = f.strip_prefix(&s.src).unwrap();
+        assert_eq!(
+            std::fs::read(f).unwrap(),
+            std::fs::read(to.join("s").join(rel)).unwrap_or_default(),
+            "{} differs",
+            rel.display()
+        );
+    }
+    assert_eq!(files.len(), walk(&to.join("s")).len());
+}
+
+fn killed_after_format_then_resumed(raw: bool) {
+    let s = setup(raw);
+    write_killed_after(&s.ws, "format");
+    // The catalog knows the tape as blank, under the UUID the format wrote.
+    let (barcode, uuid) = reserved_tape(&s.ws);
+    assert_eq!(uuid.starts_with("raw:"), raw, "{uuid}");
+    let t = tapes(&s.ws);
+    let state = t.iter().find(|t| t["label"] == barcode.as_str()).unwrap()["state"].clone();
+    assert_eq!(state, "blank", "{t:?}");
+
+    let out = common::tb(&s.ws, &["--json", "write"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        err.contains(&format!("{barcode}: formatted by an interrupted run")),
+        "the half-initialised tape was not recognised:\n{err}"
+    );
+    assert_eq!(report["skipped"], serde_json::json!([]), "{report}");
+    assert_eq!(report["tapes"], serde_json::json!([barcode]), "{report}");
+    assert_eq!(
+        report["formatted"],
+        serde_json::json!([barcode]),
+        "{report}"
+    );
+    // Formatted again under the same UUID, now appendable and holding every pack.
+    let t = tapes(&s.ws);
+    let tape = t.iter().find(|t| t["label"] == barcode.as_str()).unwrap();
+    assert_eq!(tape["state"], "appendable", "{tape}");
+    assert_eq!(tape["medium"]["ltfs_uuid"], uuid.as_str(), "{tape}");
+    assert!(tape["packs"].as_u64().unwrap() > 0, "{tape}");
+    all_written_and_restorable(&s);
+}
+
+#[test]
+fn ltfs_tape_formatted_then_killed_is_reused() {
+    killed_after_format_then_resumed(false);
+}
+
+#[test]
+fn raw_tape_labelled_then_killed_is_reused() {
+    killed_after_format_then_resumed(true);
+}
+
+#[test]
+fn killed_twice_after_format_keeps_the_uuid() {
+    // A second crash at the same point reuses the UUID recorded first, so the tape is
+    // still recognised whichever label is on it.
+    let s = setup(false);
+    write_killed_after(&s.ws, "format");
+    let first = reserved_tape(&s.ws);
+    write_killed_after(&s.ws, "format");
+    assert_eq!(reserved_tape(&s.ws), first);
+    ok(&s.ws, &["-q", "write"]);
+    all_written_and_restorable(&s);
+}
+
+#[test]
+fn another_volume_under_the_reserved_barcode_is_not_overwritten() {
+    // Killed after formatting; then the cartridge is swapped for an LTFS volume formatted
+    // by another workspace under the same barcode. Its UUID is not the reserved one: it
+    // is skipped, left as it was, and the packs go to another tape.
+    let s = setup(false);
+    write_killed_after(&s.ws, "format");
+    let (barcode, _) = reserved_tape(&s.ws);
+    let other = setup(false);
+    ok(&other.ws, &["-q", "write"]);
+    let theirs_written = tapes(&other.ws)
+        .iter()
+        .any(|t| t["label"] == barcode.as_str() && t["packs"].as_u64().unwrap_or(0) > 0);
+    assert!(
+        theirs_written,
+        "the other workspace did not write {barcode}"
+    );
+    let lib = tape_scsi::VirtualLibrary::open(&s.ws.join("vtl")).unwrap();
+    let mine = lib.cartridge_dir(&barcode).unwrap();
+    let other_lib = tape_scsi::VirtualLibrary::open(&other.ws.join("vtl")).unwrap();
+    let theirs = other_lib.cartridge_dir(&barcode).unwrap();
+    std::fs::remove_dir_all(&mine).unwrap();
+    copy_dir(&theirs, &mine);
+    let before = dir_bytes(&mine);
+
+    let out = common::tb(&s.ws, &["--json", "write"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped = report["skipped"].to_string();
+    assert!(
+        skipped.contains(&barcode) && skipped.contains("not overwritten"),
+        "{report}"
+    );
+    assert!(!report["tapes"].to_string().contains(&barcode), "{report}");
+    assert_eq!(dir_bytes(&mine), before, "the other volume was changed");
+    all_written_and_restorable(&s);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Every file under `d` with its contents, sorted by path.
+fn dir_bytes(d: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = walk(d);
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let b = std::fs::read(&f).unwrap();
+            (f, b)
+        })
+        .collect()
+}
