@@ -4,7 +4,15 @@
 //! Tape choice: cartridges in storage or I/E slots whose barcode the config allows (never
 //! `CLN*`); appendable tapes of the configured pool first, then tapes the catalog does not
 //! know (or knows as blank) that are really blank on tape. A tape holding data the catalog
-//! does not know is skipped, never formatted.
+//! does not know is skipped, never formatted. A write-protected tape is skipped (and
+//! reported); the write fails with the write-protected error only when no usable tape is
+//! left and a protected one was passed over.
+//!
+//! Formatting: the volume (barcode, the UUID about to be written, state blank) is recorded
+//! in one transaction before the format, and marked appendable after it. A run killed in
+//! between leaves a tape whose label carries the UUID the catalog holds for a blank volume
+//! without locations: the next run recognises it as its own and formats it again (same
+//! UUID). A label with any other UUID is someone else's data and is left alone.
 //!
 //! Durability: locations are recorded only after an LTFS index covering them is on tape
 //! (`sync`), so a location in the catalog is always readable. Killed in between, the next
