@@ -460,7 +460,7 @@ fn drive_sessions(
                     })
                     .context(format!(
                         "no usable tape left in the library for pool {pool:?} (pack {} still \
-                         to write) but write-protected ones",
+                         to write) except write-protected ones",
                         first.pack.name
                     )));
                 }
