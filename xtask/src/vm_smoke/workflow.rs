@@ -59,8 +59,14 @@ fn make_tree(src: &Path) -> std::io::Result<()> {
     fs::write(src.join("a/b/same-as-deep.bin"), pseudo_random(2, 300_000))?;
     // Packs whose last record is between half and all of a 256 KiB block: the records
     // tgt's over-length read bug would damage if the raw reader's buffer were too small.
-    fs::write(src.join("a/one-short-record.bin"), pseudo_random(3, 200_000))?;
-    fs::write(src.join("a/b/long-tail.bin"), pseudo_random(4, 262_144 + 180_000))?;
+    fs::write(
+        src.join("a/one-short-record.bin"),
+        pseudo_random(3, 200_000),
+    )?;
+    fs::write(
+        src.join("a/b/long-tail.bin"),
+        pseudo_random(4, 262_144 + 180_000),
+    )?;
     Ok(())
 }
 
