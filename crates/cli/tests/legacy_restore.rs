@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::ok;
+use common::{noise, ok};
 use md5::Digest as _;
 
 const LATER_DDL: &str = "
@@ -44,15 +44,6 @@ CREATE TABLE alternative_file_names (id INTEGER PRIMARY KEY AUTOINCREMENT, filen
 ";
 
 const PASS_ENV: &str = "TAPEBACKUP_LEGACY_PASSPHRASE_FILE";
-
-fn noise(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(seed.as_bytes())
-        .finalize_xof()
-        .fill(&mut out);
-    out
-}
 
 fn md5_hex(data: &[u8]) -> String {
     md5::Md5::digest(data)

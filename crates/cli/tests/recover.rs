@@ -8,16 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{ok, tb};
-
-fn noise(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(seed.as_bytes())
-        .finalize_xof()
-        .fill(&mut out);
-    out
-}
+use common::{noise, ok, same_tree, tb};
 
 struct Setup {
     _tmp: tempfile::TempDir,
@@ -137,33 +128,6 @@ fn remove_catalog(ws: &Path) {
     for f in ["catalog.db", "catalog.db-wal", "catalog.db-shm"] {
         let _ = std::fs::remove_file(ws.join(f));
     }
-}
-
-fn walk(d: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(d).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn same_tree(a: &Path, b: &Path) {
-    let files = walk(a);
-    for e in &files {
-        let rel = e.strip_prefix(a).unwrap();
-        assert_eq!(
-            std::fs::read(e).unwrap(),
-            std::fs::read(b.join(rel)).unwrap_or_default(),
-            "{} differs",
-            rel.display()
-        );
-    }
-    assert_eq!(files.len(), walk(b).len(), "restored tree has extra files");
 }
 
 fn leftovers(ws: &Path) -> Vec<String> {

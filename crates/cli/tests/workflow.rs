@@ -6,16 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{ok, tb};
-
-fn noise(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(seed.as_bytes())
-        .finalize_xof()
-        .fill(&mut out);
-    out
-}
+use common::{noise, ok, tb, walk};
 
 struct Setup {
     _tmp: tempfile::TempDir,
@@ -68,19 +59,6 @@ fn same_tree(a: &Path, b: &Path) {
         n += 1;
     }
     assert_eq!(n, walk(b).len(), "restored tree has extra files");
-}
-
-fn walk(d: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(d).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -10,16 +10,7 @@ mod common;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use common::ok;
-
-fn noise(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(seed.as_bytes())
-        .finalize_xof()
-        .fill(&mut out);
-    out
-}
+use common::{copy_dir, noise, ok, walk};
 
 struct Setup {
     _tmp: tempfile::TempDir,
@@ -115,19 +106,6 @@ fn reserved_tape(ws: &Path) -> (String, String) {
         .collect();
     assert_eq!(with_uuid.len(), 1, "{with_uuid:?}");
     with_uuid[0].clone()
-}
-
-fn walk(d: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(d).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Everything is on tape, verifies, and restores byte-exact.
@@ -247,19 +225,6 @@ fn another_volume_under_the_reserved_barcode_is_not_overwritten() {
     assert!(!report["tapes"].to_string().contains(&barcode), "{report}");
     assert_eq!(dir_bytes(&mine), before, "the other volume was changed");
     all_written_and_restorable(&s);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// Every file under `d` with its contents, sorted by path.

@@ -5,20 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
-use common::{ok, tb};
+use common::{copy_dir, noise, ok, tb, walk};
 use tape_scsi::{CartridgeFaults, DriveFaults, FaultOp, MediumErrorFault, VirtualLibrary};
-
-fn noise(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(seed.as_bytes())
-        .finalize_xof()
-        .fill(&mut out);
-    out
-}
 
 struct Setup {
     _tmp: tempfile::TempDir,
@@ -82,19 +73,6 @@ fn setup() -> Setup {
     };
     s.more("first");
     s
-}
-
-fn walk(d: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(d).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// `run` fails with `code` and a one-line message containing every one of `words`.
@@ -279,17 +257,4 @@ fn written_tape(s: &Setup) -> String {
         .collect();
     assert_eq!(with_packs.len(), 1, "{tapes}");
     with_packs[0].clone()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }

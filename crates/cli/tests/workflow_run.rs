@@ -8,16 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use common::{ok, tb};
-
-fn noise(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(seed.as_bytes())
-        .finalize_xof()
-        .fill(&mut out);
-    out
-}
+use common::{noise, ok, same_tree, tb};
 
 struct Setup {
     _tmp: tempfile::TempDir,
@@ -98,20 +89,6 @@ fn dir_bytes(d: &Path) -> u64 {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum()
-}
-
-fn same_tree(a: &Path, b: &Path) {
-    let files = walk(a);
-    for e in &files {
-        let rel = e.strip_prefix(a).unwrap();
-        assert_eq!(
-            std::fs::read(e).unwrap(),
-            std::fs::read(b.join(rel)).unwrap_or_default(),
-            "{} differs",
-            rel.display()
-        );
-    }
-    assert_eq!(files.len(), walk(b).len(), "restored tree has extra files");
 }
 
 /// Everything is in the catalog once, on tape, readable and restorable byte for byte.

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use cloud::Store;
 use cloud::seaweedfs::{SeaweedFs, weed_binary};
-use common::{ok, tb};
+use common::{noise, ok, tb};
 
 fn have_weed() -> bool {
     if weed_binary().is_none() {
@@ -35,15 +35,6 @@ fn server() -> Option<&'static SeaweedFs> {
     SERVER
         .get_or_init(|| have_weed().then(|| SeaweedFs::start().expect("start SeaweedFS")))
         .as_ref()
-}
-
-fn noise(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(seed.as_bytes())
-        .finalize_xof()
-        .fill(&mut out);
-    out
 }
 
 struct Setup {
