@@ -4,7 +4,10 @@
 //! Staging is content-addressed: a fetched file lands in `staging/incoming/<source>/` and is
 //! renamed to `staging/content/<blake3 hex>` *before* its hash is recorded, so a version
 //! with a recorded content always has its plaintext staged until it is packed. Killed at
-//! any point, the next `get` fetches again whatever was not recorded.
+//! any point, the next `get` fetches again whatever was not recorded. Landed files are
+//! staged and recorded in groups (up to 512 files): each file is fsynced and renamed, the
+//! content directory is fsynced once, then the group's hashes are recorded in one
+//! transaction.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -364,35 +367,60 @@ fn fetch_chunk(
             .failed
             .push(format!("{}/{}: {err}", src.name, file.entry.display_path()));
     }
-    let mut staged = 0u64;
-    for (file, landed) in fetched.landed() {
-        let path = String::from_utf8_lossy(&file.entry.path).into_owned();
-        let Some(v) = wanted.get(&path) else { continue };
-        let hash = digest(&landed.hash.0)?;
-        let dest = content.join(hash.to_hex());
-        stage(&landed.staged_path, &dest)?;
-        let now = Timestamp::now();
-        let rescan = ScannedFile {
-            path: path.clone(),
-            size: landed.size,
-            mtime: Timestamp::from_unix_seconds(landed.mtime.secs),
-            mode: file.entry.mode,
-            hash: None,
-        };
-        cat.write(|tx| {
-            let version = if landed.changed_since_listing || v.size != Some(landed.size) {
-                // The file changed while it was fetched: record what landed.
-                tx.record_scan(sid, &rescan, now)?.version
-            } else {
-                v.id
-            };
-            tx.record_fetched(version, &hash, landed.size).map(|_| ())
+    // Stage, then record, in groups: every landed file of a group is fsynced and renamed
+    // to its content name, the content directory is fsynced once, and only then are the
+    // group's hashes recorded in one transaction (recorded only after staged durably, as
+    // file by file, with one directory fsync and one commit per group instead of per file).
+    let landed: Vec<_> = fetched
+        .landed()
+        .filter_map(|(file, landed)| {
+            let path = String::from_utf8_lossy(&file.entry.path).into_owned();
+            wanted.get(&path).map(|v| (file, landed, path, v))
         })
-        .with_context(|| format!("recording {}/{path}", src.name))?;
-        report.fetched += 1;
-        report.bytes += landed.size;
-        staged += landed.size;
-        progress.advance(landed.size);
+        .collect();
+    let mut staged = 0u64;
+    for group in landed.chunks(STAGE_GROUP_FILES) {
+        let mut hashes = Vec::with_capacity(group.len());
+        for (_, landed, _, _) in group {
+            let hash = digest(&landed.hash.0)?;
+            stage(&landed.staged_path, &content.join(hash.to_hex()))?;
+            hashes.push(hash);
+        }
+        super::sync_dir(content)?;
+        let now = Timestamp::now();
+        cat.write(|tx| {
+            for ((file, landed, path, v), hash) in group.iter().zip(&hashes) {
+                let version = if landed.changed_since_listing || v.size != Some(landed.size) {
+                    // The file changed while it was fetched: record what landed.
+                    let rescan = ScannedFile {
+                        path: path.clone(),
+                        size: landed.size,
+                        mtime: Timestamp::from_unix_seconds(landed.mtime.secs),
+                        mode: file.entry.mode,
+                        hash: None,
+                    };
+                    tx.record_scan(sid, &rescan, now)?.version
+                } else {
+                    v.id
+                };
+                tx.record_fetched(version, hash, landed.size)?;
+            }
+            Ok::<_, catalog::Error>(())
+        })
+        .with_context(|| {
+            let first = group.first().map_or("", |g| g.2.as_str());
+            format!(
+                "recording {} file(s) of {} from {first}",
+                group.len(),
+                src.name
+            )
+        })?;
+        for (_, landed, _, _) in group {
+            report.fetched += 1;
+            report.bytes += landed.size;
+            staged += landed.size;
+            progress.advance(landed.size);
+        }
     }
     if let Some(stop) = fetched.stopped {
         return Err(stop.into());
@@ -400,12 +428,13 @@ fn fetch_chunk(
     Ok(staged)
 }
 
-/// Moves a landed file to its content-addressed name (durably).
+/// Most landed files staged and recorded together (one directory fsync, one transaction).
+const STAGE_GROUP_FILES: usize = 512;
+
+/// Moves a landed file (its data fsynced) to its content-addressed name; the caller
+/// fsyncs the content directory before it records the hash.
 fn stage(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::File::open(from)?.sync_all()?;
     std::fs::rename(from, to).with_context(|| format!("staging {}", from.display()))?;
-    if let Some(d) = to.parent() {
-        super::sync_dir(d)?;
-    }
     Ok(())
 }
