@@ -5,6 +5,12 @@
 //! `packs/<name>` → `fsync` the directory → delete the staged plaintext. Killed between the
 //! transaction and the rename, the next run (of `pack` or `write`) finishes the rename
 //! ([`repair_pending`]); killed before the transaction, the pending file is redone.
+//!
+//! Small contents are packed in groups (up to 64 files or 32 MiB of plaintext): each
+//! pending pack of the group is written and fsynced, then the whole group is recorded in
+//! one transaction, renamed, the directory fsynced once, and the plaintexts deleted. Each
+//! content still follows the order above; a group only shares the commit and the
+//! directory fsync.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -94,18 +100,14 @@ pub fn pack(
     }
     let job = cat.write(|tx| tx.start_job(JobKind::Pack, Timestamp::now()))?;
     let result = (|| {
-        for v in &todo {
-            let Some(hash) = &v.hash else { continue };
-            let staged = staged_content(config, hash);
-            if !staged.exists() {
-                report.missing.push(v.path.clone());
-                continue;
+        let (groups, missing) = pack_groups(config, &todo);
+        report.missing = missing.into_iter().map(|v| v.path.clone()).collect();
+        for group in &groups {
+            for (_, plain, cipher) in pack_many(config, cat, key, group, progress, cancel)? {
+                report.packs += 1;
+                report.plain_bytes += plain;
+                report.pack_bytes += cipher;
             }
-            let (_, plain, cipher) = pack_one(config, cat, key, v, hash, &staged, progress, cancel)
-                .with_context(|| format!("packing {}", v.path))?;
-            report.packs += 1;
-            report.plain_bytes += plain;
-            report.pack_bytes += cipher;
         }
         anyhow::Ok(())
     })();
@@ -130,19 +132,114 @@ pub fn pack(
     Ok(report)
 }
 
-/// Packs one staged content (durably, recorded, plaintext removed); returns the recorded
-/// pack, the plaintext and the pack bytes.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn pack_one(
+/// Most contents packed together by [`pack_many`]'s callers (one transaction, one
+/// directory fsync): this many files…
+pub(super) const PACK_GROUP_FILES: usize = 64;
+/// …or this many plaintext bytes, whichever comes first (a larger file is packed alone).
+pub(super) const PACK_GROUP_BYTES: u64 = 32 << 20;
+
+/// One content to pack: its version, its hash and its staged plaintext.
+pub(super) type PackItem<'a> = (&'a catalog::VersionInfo, &'a catalog::Digest, PathBuf);
+
+/// Splits `todo` into groups for [`pack_many`]: staged contents only (the others are
+/// returned apart, as missing), at most [`PACK_GROUP_FILES`] files or
+/// [`PACK_GROUP_BYTES`] plaintext bytes per group, and never one content twice in a group.
+pub(super) fn pack_groups<'a>(
+    config: &Config,
+    todo: &'a [catalog::VersionInfo],
+) -> (Vec<Vec<PackItem<'a>>>, Vec<&'a catalog::VersionInfo>) {
+    let mut groups: Vec<Vec<PackItem<'a>>> = Vec::new();
+    let mut missing = Vec::new();
+    let mut cur: Vec<PackItem<'a>> = Vec::new();
+    let mut bytes = 0u64;
+    for v in todo {
+        let Some(hash) = &v.hash else { continue };
+        let staged = staged_content(config, hash);
+        if !staged.exists() {
+            missing.push(v);
+            continue;
+        }
+        let size = v.size.unwrap_or(0);
+        if !cur.is_empty()
+            && (cur.len() >= PACK_GROUP_FILES
+                || bytes.saturating_add(size) > PACK_GROUP_BYTES
+                || cur.iter().any(|(_, h, _)| *h == hash))
+        {
+            groups.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(size);
+        cur.push((v, hash, staged));
+    }
+    if !cur.is_empty() {
+        groups.push(cur);
+    }
+    (groups, missing)
+}
+
+/// Packs several staged contents (distinct hashes), each into its own pack, with the
+/// same order of durability per content as one at a time: every pending pack is written
+/// and fsynced, then all are recorded in one transaction, renamed to their generated
+/// names (one directory fsync for all), and only then is their plaintext deleted.
+/// Returns per content the recorded pack, the plaintext and the pack bytes.
+pub(super) fn pack_many(
     config: &Config,
     cat: &mut Catalog,
+    key: &Unlocked,
+    items: &[PackItem<'_>],
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<Vec<(catalog::PackInfo, u64, u64)>> {
+    let mut sealed = Vec::with_capacity(items.len());
+    for (v, hash, staged) in items {
+        let r = seal(config, key, v, hash, staged, progress, cancel)
+            .with_context(|| format!("packing {}", v.path));
+        match r {
+            Ok(s) => sealed.push(s),
+            Err(e) => {
+                // Nothing of this group is recorded: drop its pending files.
+                for (_, pending) in &sealed {
+                    let _ = std::fs::remove_file(pending);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let infos = cat
+        .write(|tx| {
+            let mut infos = Vec::with_capacity(items.len());
+            for (pack, _) in &sealed {
+                infos.push(tx.record_pack(pack, Timestamp::now())?);
+            }
+            Ok::<_, catalog::Error>(infos)
+        })
+        .with_context(|| {
+            let first = items.first().map_or("", |i| i.0.path.as_str());
+            format!("recording {} pack(s) from {first}", items.len())
+        })?;
+    for (info, (_, pending)) in infos.iter().zip(&sealed) {
+        std::fs::rename(pending, pack_path(config, &info.name))?;
+    }
+    sync_dir(&config.file.packs)?;
+    let mut out = Vec::with_capacity(items.len());
+    for ((info, (pack, _)), (_, _, staged)) in infos.into_iter().zip(&sealed).zip(items) {
+        std::fs::remove_file(staged)?;
+        out.push((info, pack.plain_size, pack.cipher_size));
+    }
+    Ok(out)
+}
+
+/// Encrypts one staged content to its pending file and fsyncs it; returns the pack to
+/// record and the pending path.
+fn seal(
+    config: &Config,
     key: &Unlocked,
     v: &catalog::VersionInfo,
     hash: &catalog::Digest,
     staged: &Path,
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> anyhow::Result<(catalog::PackInfo, u64, u64)> {
+) -> anyhow::Result<(NewPack, PathBuf)> {
     let pending = pending_path(config, &hash.to_hex());
     progress.item(&v.path, v.size);
     let input = std::fs::File::open(staged)?;
@@ -168,31 +265,23 @@ pub(super) fn pack_one(
             staged.display()
         );
     }
-    let info = cat.write(|tx| {
-        tx.record_pack(
-            &NewPack {
-                format: PackFormat::Cryptpack,
-                key_id: summary.key_id.to_string(),
-                plain_size: summary.plaintext_len,
-                plain_hash: plain_hash.clone(),
-                cipher_size: summary.ciphertext_len,
-                cipher_hash: catalog::Digest::new(
-                    catalog::HashAlgo::Blake3,
-                    summary.ciphertext_hash.0.to_vec(),
-                )?,
-                members: vec![PackMember {
-                    version: v.id,
-                    offset: 0,
-                    length: summary.plaintext_len,
-                }],
-            },
-            Timestamp::now(),
-        )
-    })?;
-    std::fs::rename(&pending, pack_path(config, &info.name))?;
-    sync_dir(&config.file.packs)?;
-    std::fs::remove_file(staged)?;
-    Ok((info, summary.plaintext_len, summary.ciphertext_len))
+    let pack = NewPack {
+        format: PackFormat::Cryptpack,
+        key_id: summary.key_id.to_string(),
+        plain_size: summary.plaintext_len,
+        plain_hash,
+        cipher_size: summary.ciphertext_len,
+        cipher_hash: catalog::Digest::new(
+            catalog::HashAlgo::Blake3,
+            summary.ciphertext_hash.0.to_vec(),
+        )?,
+        members: vec![PackMember {
+            version: v.id,
+            offset: 0,
+            length: summary.plaintext_len,
+        }],
+    };
+    Ok((pack, pending))
 }
 
 /// Removes staged contents no longer needed (already packed: e.g. a duplicate of a

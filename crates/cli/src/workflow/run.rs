@@ -36,12 +36,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use catalog::{Catalog, JobKind, JobOutcome, JobProgress, PackInfo, Timestamp};
 
 use super::config::Unlocked;
-use super::get::{GetOptions, GetReport, Pace, content_dir, get_paced, staged_content};
-use super::pack::{PackReport, clean_staging, pack_one, repair_pending};
+use super::get::{GetOptions, GetReport, Pace, content_dir, get_paced};
+use super::pack::{PackReport, clean_staging, pack_groups, pack_many, repair_pending};
 use super::tape::{CatalogFeed, PackFeed, WriteReport, write_from};
 use super::{Config, Progress, no_cancel, open_catalog};
 
@@ -403,37 +402,27 @@ fn pack_loop(
             };
             let todo = cat.read().versions_to_pack(u64::MAX >> 1)?;
             let mut packed_any = false;
-            for v in &todo {
-                let Some(hash) = &v.hash else { continue };
-                let staged = staged_content(config, hash);
-                if !staged.exists() {
-                    if missing.insert(v.id) {
-                        report.missing.push(v.path.clone());
-                    }
-                    continue;
+            let (groups, absent) = pack_groups(config, &todo);
+            for v in absent {
+                if missing.insert(v.id) {
+                    report.missing.push(v.path.clone());
                 }
+            }
+            for group in &groups {
                 if job.is_none() {
                     job = Some(cat.write(|tx| tx.start_job(JobKind::Pack, Timestamp::now()))?);
                 }
-                let (info, plain, cipher) = pack_one(
-                    config,
-                    cat,
-                    key,
-                    v,
-                    hash,
-                    &staged,
-                    progress,
-                    &pipe.halt_pack,
-                )
-                .with_context(|| format!("packing {}", v.path))?;
-                report.packs += 1;
-                report.plain_bytes += plain;
-                report.pack_bytes += cipher;
-                packed_any = true;
+                let packed = pack_many(config, cat, key, group, progress, &pipe.halt_pack)?;
                 {
                     let mut g = pipe.lock()?;
-                    g.staged = g.staged.saturating_sub(plain);
-                    g.ready.push_back(info);
+                    for (info, plain, cipher) in packed {
+                        report.packs += 1;
+                        report.plain_bytes += plain;
+                        report.pack_bytes += cipher;
+                        packed_any = true;
+                        g.staged = g.staged.saturating_sub(plain);
+                        g.ready.push_back(info);
+                    }
                 }
                 pipe.notify();
                 if pipe.halt_pack.load(Ordering::Relaxed) {
