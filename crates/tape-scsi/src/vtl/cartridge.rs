@@ -12,9 +12,9 @@
 //! | `tapebackup_vtl.json` | ours: exact capacity, end-of-medium reserve and partition sizes ([`CartridgeMeta`]); optional, inferred when absent |
 //!
 //! Blocks count records and filemarks per partition. A write at block `b` first creates
-//! `<p>_<b>_E`, removes everything at or after `b`, writes the record, creates
-//! `<p>_<b+1>_E` and removes `<p>_<b>_E`, so a crash leaves at worst an end-of-data marker
-//! too early: the lowest `E` block is the end of data and any file after it is stale.
+//! `<p>_<b>_E` (unless it exists), removes everything at or after `b`, writes the record,
+//! then renames `<p>_<b>_E` to `<p>_<b+1>_E`, so a crash leaves at worst an end-of-data
+//! marker too early: the lowest `E` block is the end of data and any file after it is stale.
 //! Record files are fsynced (with the directory) when the drive flushes: at a filemark,
 //! `write_filemarks(0)`, and before any repositioning.
 
@@ -546,8 +546,11 @@ impl Cartridge {
                 Object::Filemark
             }
         };
-        self.touch(&self.dir.join(block_name(partition, block + 1, 'E')))?;
-        self.remove(&eod_here)?;
+        // Move the end-of-data marker past the new object in one step: a rename, so one
+        // marker exists at every moment (at `block` until the rename, then at `block + 1`).
+        let eod_next = self.dir.join(block_name(partition, block + 1, 'E'));
+        fs::rename(&eod_here, &eod_next).map_err(|e| io_err(&eod_next, e))?;
+        self.dir_dirty = true;
         let index = &mut self.parts[p];
         index.objects.push(object);
         if let Object::Record(n) = object {
