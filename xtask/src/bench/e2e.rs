@@ -37,6 +37,10 @@ pub struct E2eArgs {
     /// is 2).
     #[arg(long, default_value_t = 2)]
     parallel: usize,
+    /// Measure this `tapebackup` binary instead of building the release one (to compare
+    /// two builds under the same load, one run after the other).
+    #[arg(long)]
+    bin: Option<PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -365,9 +369,15 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
             cmd.arg("--dir").arg(d);
         }
         cmd.args(["--parallel", &args.parallel.to_string()]);
+        if let Some(b) = &args.bin {
+            cmd.arg("--bin").arg(b);
+        }
         return crate::run_cmd(&mut cmd);
     }
-    let bin = build_tapebackup(&root)?;
+    let bin = match &args.bin {
+        Some(bin) => bin.clone(),
+        None => build_tapebackup(&root)?,
+    };
     let scratch;
     let dir = match &args.dir {
         Some(d) => {
