@@ -229,10 +229,13 @@ fn changed_file_becomes_a_new_version() -> TestResult {
     let remote = s.scratch("remote")?;
     write_tree(&remote, &nasty_names())?;
     let cancel = AtomicBool::new(false);
-    for source in [
+    for (round, source) in [
         Box::new(rsync_source(&s, &remote)) as Box<dyn Source>,
         Box::new(sftp_source(&s, &remote)),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let listing = source.list(&cancel)?;
         let staging = s.scratch(&format!("staging-{}", source.describe().len()))?;
         let first = Fetcher::new(&*source, &staging).fetch(
@@ -260,11 +263,16 @@ fn changed_file_becomes_a_new_version() -> TestResult {
         // Change one file (content and mtime); add one.
         let changed = b"new\nline".as_slice();
         let path = remote.join(std::ffi::OsStr::from_bytes(changed));
-        fs::write(&path, b"a new version")?;
-        fs::File::options()
-            .write(true)
-            .open(&path)?
-            .set_modified(std::time::SystemTime::now() + Duration::from_secs(7))?;
+        // Each round's version differs in size and mtime from the last round's (which the
+        // next source knows as the current one): a fast machine runs both rounds within
+        // one second, and size + mtime (seconds) is all a listing compares.
+        fs::write(
+            &path,
+            format!("a new version, round {round}").repeat(round + 1),
+        )?;
+        fs::File::options().write(true).open(&path)?.set_modified(
+            std::time::SystemTime::now() + Duration::from_secs(7 + 60 * round as u64),
+        )?;
         fs::write(remote.join("added"), b"added")?;
         let p = plan(&source.list(&cancel)?.entries, &known);
         let mut got: Vec<(Vec<u8>, bool)> = p
