@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use super::parse_size;
 use anyhow::{Context, bail};
 use cloud::seaweedfs::SeaweedFs;
 
@@ -34,21 +35,6 @@ pub struct BackuppcArgs {
     /// Use the release binary already built in the target directory (do not rebuild).
     #[arg(long)]
     no_build: bool,
-}
-
-fn parse_size(s: &str) -> anyhow::Result<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().with_context(|| format!("bad size {s:?}"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        u => bail!("unknown size unit {u:?} in {s:?}"),
-    };
-    n.checked_mul(mult).context("size overflows")
 }
 
 fn noise_file(path: &Path, len: u64) -> anyhow::Result<()> {
@@ -95,8 +81,8 @@ fn check(cmd: &mut Command) -> anyhow::Result<()> {
 
 /// Runs the benchmark.
 pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
-    let size = parse_size(&args.size)?;
-    let chunk = parse_size(&args.chunk)?;
+    let size = parse_size(&args.size).map_err(anyhow::Error::msg)?;
+    let chunk = parse_size(&args.chunk).map_err(anyhow::Error::msg)?;
     let root = crate::root();
     if !args.no_build {
         crate::run_cmd(Command::new("cargo").current_dir(&root).args([

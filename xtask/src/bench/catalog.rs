@@ -7,6 +7,7 @@
 //! plan < 1 s. Prints wall and CPU time (on a busy machine wall time includes waiting for
 //! a core) and the size of the database.
 
+use super::RELEASE_GUARD;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -38,7 +39,6 @@ pub struct CatalogArgs {
     dir: Option<PathBuf>,
 }
 
-const RELEASE_GUARD: &str = "TAPEBACKUP_XTASK_RELEASE";
 /// Files per directory: the restore pattern selects whole directories.
 const PER_DIR: u64 = 1000;
 /// Files per tape (≈ 1.5 TB of 1.5 MB files).

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::{RELEASE_GUARD, parse_size};
 use anyhow::{Context, bail};
 
 /// Options of `cargo xtask bench e2e`.
@@ -42,24 +43,6 @@ pub struct E2eArgs {
     #[arg(long)]
     bin: Option<PathBuf>,
 }
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        _ => return Err(format!("unknown unit in {s:?} (use KiB, MiB, GiB)")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| "size too large".to_owned())
-}
-
-const RELEASE_GUARD: &str = "TAPEBACKUP_XTASK_RELEASE";
 
 /// Deterministic incompressible bytes.
 struct XorShift(u64);

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use super::parse_size;
 use anyhow::{Context, bail};
 use fetch::{Fetcher, NoProgress, Plan, Source, SshSource, SshTarget};
 
@@ -31,24 +32,6 @@ pub struct FetchArgs {
     /// Parallel batches for our fetch.
     #[arg(long, default_value_t = 4)]
     parallel: usize,
-}
-
-fn parse_size(s: &str) -> anyhow::Result<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().with_context(|| format!("bad size {s:?}"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        u => bail!("unknown size unit {u:?} in {s:?}"),
-    };
-    n.checked_mul(mult).context("size overflows")
 }
 
 /// Incompressible bytes from a xorshift generator.
@@ -203,7 +186,7 @@ fn timed(
 
 /// Runs the benchmark.
 pub fn run(args: FetchArgs) -> anyhow::Result<()> {
-    let large_total = parse_size(&args.size)?;
+    let large_total = parse_size(&args.size).map_err(anyhow::Error::msg)?;
     let s = sshd::TestSshd::start()
         .context("starting sshd (install openssh-server: .ci/install-deps)")?;
     let remote = s.scratch("remote")?;

@@ -10,6 +10,18 @@ mod fetch;
 mod ltfs;
 mod pack;
 
+/// Parses a benchmark size: `256MiB`, `2GiB`, `64M`, `1000` (K/M/G are binary, as in the
+/// rest of tapebackup).
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|e| format!("not a size: {s:?} ({e})"))
+}
+
+/// Set while a benchmark re-runs itself as a release build.
+pub(crate) const RELEASE_GUARD: &str = "TAPEBACKUP_XTASK_RELEASE";
+
 /// Which benchmark to run.
 #[derive(Debug, Subcommand)]
 pub enum Bench {

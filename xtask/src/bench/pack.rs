@@ -14,6 +14,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use super::{RELEASE_GUARD, parse_size};
 use anyhow::{Context, bail};
 use cryptpack::{EncryptOptions, Encryptor, Key, Secret, Silent};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -34,24 +35,6 @@ pub struct PackArgs {
     #[arg(long)]
     no_gpg: bool,
 }
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        _ => return Err(format!("unknown unit in {s:?} (use KiB, MiB, GiB)")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| "size too large".to_owned())
-}
-
-const RELEASE_GUARD: &str = "TAPEBACKUP_XTASK_RELEASE";
 
 /// Runs the benchmark (re-running itself as a release build first when built for debug).
 pub fn run(args: PackArgs) -> anyhow::Result<()> {
