@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
-use catalog::{Catalog, JobKind, JobOutcome, JobProgress, ScanChange, ScannedFile, Timestamp};
+use catalog::{Catalog, JobKind, JobProgress, ScanChange, ScannedFile, Timestamp};
 
 use super::{Config, Progress, digest};
 
@@ -140,26 +140,13 @@ pub(crate) fn get_paced(
         anyhow::Ok(())
     })();
     if let Some(job) = job {
-        let (outcome, msg) = match &result {
-            Ok(()) if report.failed.is_empty() => (JobOutcome::Succeeded, None),
-            Ok(()) => (
-                JobOutcome::Failed,
-                Some(format!("{} file(s) failed", report.failed.len())),
-            ),
-            Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+        let progress = JobProgress {
+            items_done: report.fetched,
+            items_failed: report.failed.len() as u64,
+            bytes_done: report.bytes,
+            resume_state: None,
         };
-        cat.write(|tx| {
-            tx.update_job(
-                job,
-                &JobProgress {
-                    items_done: report.fetched,
-                    items_failed: report.failed.len() as u64,
-                    bytes_done: report.bytes,
-                    resume_state: None,
-                },
-            )?;
-            tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
-        })?;
+        super::close_job(cat, job, &result, &progress, Some("file(s)"))?;
     }
     result.map(|()| report)
 }

@@ -91,6 +91,32 @@ pub fn no_cancel() -> &'static AtomicBool {
     &NEVER
 }
 
+/// Ends a job: records its counts and its outcome in one transaction. The job failed when
+/// `result` is an error, or, when `failed_items` names the items (`"file(s)"`), when any of
+/// them failed; otherwise it succeeded.
+pub(crate) fn close_job(
+    cat: &mut catalog::Catalog,
+    job: catalog::JobId,
+    result: &anyhow::Result<()>,
+    progress: &catalog::JobProgress,
+    failed_items: Option<&str>,
+) -> anyhow::Result<()> {
+    use catalog::JobOutcome;
+    let (outcome, msg) = match (result, failed_items) {
+        (Err(e), _) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+        (Ok(()), Some(what)) if progress.items_failed > 0 => (
+            JobOutcome::Failed,
+            Some(format!("{} {what} failed", progress.items_failed)),
+        ),
+        (Ok(()), _) => (JobOutcome::Succeeded, None),
+    };
+    cat.write(|tx| {
+        tx.update_job(job, progress)?;
+        tx.finish_job(job, outcome, msg.as_deref(), catalog::Timestamp::now())
+    })?;
+    Ok(())
+}
+
 /// Converts a cryptpack (or fetch) BLAKE3 digest into a catalog digest.
 pub(crate) fn digest(bytes: &[u8; 32]) -> anyhow::Result<catalog::Digest> {
     Ok(catalog::Digest::new(

@@ -787,26 +787,13 @@ pub(crate) fn verify_objects(
         }
         anyhow::Ok(())
     })();
-    let (outcome, msg) = match &result {
-        Ok(()) if failed == 0 => (JobOutcome::Succeeded, None),
-        Ok(()) => (
-            JobOutcome::Failed,
-            Some(format!("{failed} object location(s) failed")),
-        ),
-        Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+    let progress = JobProgress {
+        items_done: ok,
+        items_failed: failed,
+        bytes_done: bytes,
+        resume_state: None,
     };
-    cat.write(|tx| {
-        tx.update_job(
-            job,
-            &JobProgress {
-                items_done: ok,
-                items_failed: failed,
-                bytes_done: bytes,
-                resume_state: None,
-            },
-        )?;
-        tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
-    })?;
+    super::close_job(cat, job, &result, &progress, Some("object location(s)"))?;
     result
 }
 

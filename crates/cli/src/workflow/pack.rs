@@ -18,8 +18,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use catalog::{
-    Catalog, CopyTarget, JobKind, JobOutcome, JobProgress, NewPack, PackFormat, PackMember,
-    Timestamp,
+    Catalog, CopyTarget, JobKind, JobProgress, NewPack, PackFormat, PackMember, Timestamp,
 };
 
 use super::config::Unlocked;
@@ -111,22 +110,13 @@ pub fn pack(
         }
         anyhow::Ok(())
     })();
-    let (outcome, msg) = match &result {
-        Ok(()) => (JobOutcome::Succeeded, None),
-        Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+    let progress = JobProgress {
+        items_done: report.packs,
+        items_failed: report.missing.len() as u64,
+        bytes_done: report.plain_bytes,
+        resume_state: None,
     };
-    cat.write(|tx| {
-        tx.update_job(
-            job,
-            &JobProgress {
-                items_done: report.packs,
-                items_failed: report.missing.len() as u64,
-                bytes_done: report.plain_bytes,
-                resume_state: None,
-            },
-        )?;
-        tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
-    })?;
+    super::close_job(cat, job, &result, &progress, None)?;
     result?;
     clean_staging(config, cat)?;
     Ok(report)

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use catalog::{Catalog, JobKind, JobOutcome, JobProgress, PackInfo, Timestamp};
+use catalog::{Catalog, JobKind, JobProgress, PackInfo, Timestamp};
 
 use super::config::Unlocked;
 use super::get::{GetOptions, GetReport, Pace, content_dir, get_paced};
@@ -448,22 +448,13 @@ fn pack_loop(
         }
     })();
     if let Some(job) = job {
-        let (outcome, msg) = match &result {
-            Ok(()) => (JobOutcome::Succeeded, None),
-            Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+        let progress = JobProgress {
+            items_done: report.packs,
+            items_failed: report.missing.len() as u64,
+            bytes_done: report.plain_bytes,
+            resume_state: None,
         };
-        cat.write(|tx| {
-            tx.update_job(
-                job,
-                &JobProgress {
-                    items_done: report.packs,
-                    items_failed: report.missing.len() as u64,
-                    bytes_done: report.plain_bytes,
-                    resume_state: None,
-                },
-            )?;
-            tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
-        })?;
+        super::close_job(cat, job, &result, &progress, None)?;
     }
     result
 }

@@ -25,8 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, bail};
 use catalog::{
-    Catalog, CopyTarget, JobKind, JobOutcome, JobProgress, Medium, NewLocation, NewTape, PackId,
-    PackInfo, Part, Position, Timestamp, VolumeId, VolumeState,
+    Catalog, CopyTarget, JobKind, JobProgress, Medium, NewLocation, NewTape, PackId, PackInfo,
+    Part, Position, Timestamp, VolumeId, VolumeState,
 };
 use tape_scsi::{ElementType, Library, ReadOutcome, TapeDrive};
 
@@ -378,22 +378,13 @@ pub fn write_from(
             result = res;
         }
     }
-    let (outcome, msg) = match &result {
-        Ok(()) => (JobOutcome::Succeeded, None),
-        Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+    let progress = JobProgress {
+        items_done: report.packs,
+        items_failed: 0,
+        bytes_done: report.bytes,
+        resume_state: None,
     };
-    cat.write(|tx| {
-        tx.update_job(
-            job,
-            &JobProgress {
-                items_done: report.packs,
-                items_failed: 0,
-                bytes_done: report.bytes,
-                resume_state: None,
-            },
-        )?;
-        tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
-    })?;
+    super::close_job(cat, job, &result, &progress, None)?;
     result.map(|()| report)
 }
 

@@ -6,8 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::bail;
 use catalog::{
-    Catalog, JobKind, JobOutcome, JobProgress, Medium, NewVerification, Position, Timestamp,
-    VerifyOutcome,
+    Catalog, JobKind, JobProgress, Medium, NewVerification, Position, Timestamp, VerifyOutcome,
 };
 
 use super::config::Unlocked;
@@ -156,26 +155,13 @@ pub fn verify(
         }
         anyhow::Ok(())
     })();
-    let (outcome, msg) = match &result {
-        Ok(()) if report.failed.is_empty() => (JobOutcome::Succeeded, None),
-        Ok(()) => (
-            JobOutcome::Failed,
-            Some(format!("{} location(s) failed", report.failed.len())),
-        ),
-        Err(e) => (JobOutcome::Failed, Some(format!("{e:#}"))),
+    let progress = JobProgress {
+        items_done: report.ok,
+        items_failed: report.failed.len() as u64,
+        bytes_done: report.bytes,
+        resume_state: None,
     };
-    cat.write(|tx| {
-        tx.update_job(
-            job,
-            &JobProgress {
-                items_done: report.ok,
-                items_failed: report.failed.len() as u64,
-                bytes_done: report.bytes,
-                resume_state: None,
-            },
-        )?;
-        tx.finish_job(job, outcome, msg.as_deref(), Timestamp::now())
-    })?;
+    super::close_job(cat, job, &result, &progress, Some("location(s)"))?;
     result.map(|()| report)
 }
 
