@@ -1,5 +1,6 @@
 //! Several drives: `tapes.drives = [0, 1]` writes two tapes at once from one shared pack
-//! queue; every pack is written exactly once and restores byte-exact.
+//! queue; every pack is written exactly once and restores byte-exact, with both drives
+//! reading tapes at once.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
 
 mod common;
@@ -82,8 +83,14 @@ fn two_drive_write(raw: bool) {
 
     let v = ok(&ws, &["verify"]);
     assert!(v.contains(" 0 failed"), "{v}");
+    // Restore with both drives: each takes a tape, parts of spanning packs may come from
+    // either drive.
     let to = root.join("restored");
-    ok(&ws, &["restore", "--to", to.to_str().unwrap()]);
+    let out = tb(&ws, &["restore", "--to", to.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("into drive 0"), "{stderr}");
+    assert!(stderr.contains("into drive 1"), "{stderr}");
     same_tree(&src, &to.join("s"));
 }
 

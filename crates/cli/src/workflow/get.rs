@@ -346,6 +346,8 @@ fn fetch_chunk(
     cancel: &AtomicBool,
 ) -> anyhow::Result<u64> {
     let plan = fetch::Plan::all(chunk);
+    // Opened before the files land, so a writeback error of any of them is reported.
+    let durable = super::FsSync::open(content)?;
     let fetched = fetch::Fetcher::new(source, incoming)
         .parallel(src.parallel.max(1))
         .fetch(&plan, &fetch::NoProgress, cancel);
@@ -354,10 +356,10 @@ fn fetch_chunk(
             .failed
             .push(format!("{}/{}: {err}", src.name, file.entry.display_path()));
     }
-    // Stage, then record, in groups: every landed file of a group is fsynced and renamed
-    // to its content name, the content directory is fsynced once, and only then are the
+    // Stage, then record, in groups: every landed file of a group is renamed to its content
+    // name, one `syncfs` makes the group's data and names durable, and only then are the
     // group's hashes recorded in one transaction (recorded only after staged durably, as
-    // file by file, with one directory fsync and one commit per group instead of per file).
+    // file by file, with one filesystem sync and one commit per group instead of per file).
     let landed: Vec<_> = fetched
         .landed()
         .filter_map(|(file, landed)| {
@@ -373,7 +375,7 @@ fn fetch_chunk(
             stage(&landed.staged_path, &content.join(hash.to_hex()))?;
             hashes.push(hash);
         }
-        super::sync_dir(content)?;
+        durable.sync()?;
         let now = Timestamp::now();
         cat.write(|tx| {
             for ((file, landed, path, v), hash) in group.iter().zip(&hashes) {
@@ -415,13 +417,12 @@ fn fetch_chunk(
     Ok(staged)
 }
 
-/// Most landed files staged and recorded together (one directory fsync, one transaction).
+/// Most landed files staged and recorded together (one filesystem sync, one transaction).
 const STAGE_GROUP_FILES: usize = 512;
 
-/// Moves a landed file (its data fsynced) to its content-addressed name; the caller
-/// fsyncs the content directory before it records the hash.
+/// Moves a landed file to its content-addressed name; the caller syncs the filesystem
+/// ([`super::FsSync`]) before it records the hash.
 fn stage(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::File::open(from)?.sync_all()?;
     std::fs::rename(from, to).with_context(|| format!("staging {}", from.display()))?;
     Ok(())
 }

@@ -125,6 +125,37 @@ pub(crate) fn digest(bytes: &[u8; 32]) -> anyhow::Result<catalog::Digest> {
     )?)
 }
 
+/// One `syncfs(2)` for many files: everything written to the filesystem holding a
+/// directory (file data, inodes, renames, removals) becomes durable with one journal
+/// commit, instead of one `fsync` per file and one per directory.
+///
+/// The kernel reports a writeback error to `syncfs` on this descriptor when the error
+/// happened after the descriptor was opened (Linux 5.8 and later): open it before the
+/// writes it must cover, and keep it for the whole step.
+pub(crate) struct FsSync {
+    dir: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl FsSync {
+    /// Opens `dir` (a directory on the filesystem to sync).
+    pub(crate) fn open(dir: &std::path::Path) -> anyhow::Result<FsSync> {
+        use anyhow::Context as _;
+        Ok(FsSync {
+            dir: std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?,
+            path: dir.to_path_buf(),
+        })
+    }
+
+    /// Makes everything written to the filesystem so far durable.
+    pub(crate) fn sync(&self) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        nix::unistd::syncfs(&self.dir)
+            .map_err(std::io::Error::from)
+            .with_context(|| format!("syncing the filesystem of {}", self.path.display()))
+    }
+}
+
 /// `fsync` of a directory, so a rename in it is durable.
 pub(crate) fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()

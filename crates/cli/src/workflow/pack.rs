@@ -1,16 +1,17 @@
 //! `pack`: encrypt each staged content that is in no pack yet into its own pack.
 //!
-//! Order of durability, per content: encrypt to `packs/.pending-<content hex>` → `fsync` →
+//! Order of durability, per content: encrypt to `packs/.pending-<content hex>` → sync →
 //! record the pack in one catalog transaction (the catalog generates the name) → rename to
-//! `packs/<name>` → `fsync` the directory → delete the staged plaintext. Killed between the
+//! `packs/<name>` → sync → delete the staged plaintext. Killed between the
 //! transaction and the rename, the next run (of `pack` or `write`) finishes the rename
 //! ([`repair_pending`]); killed before the transaction, the pending file is redone.
 //!
-//! Small contents are packed in groups (up to 64 files or 32 MiB of plaintext): each
-//! pending pack of the group is written and fsynced, then the whole group is recorded in
-//! one transaction, renamed, the directory fsynced once, and the plaintexts deleted. Each
-//! content still follows the order above; a group only shares the commit and the
-//! directory fsync.
+//! Small contents are packed in groups (up to 64 files or 32 MiB of plaintext): every
+//! pending pack of the group is written, one `syncfs` makes them all durable, then the
+//! whole group is recorded in one transaction, renamed, synced once more, and the
+//! plaintexts deleted. Each content still follows the order above; a group only shares
+//! the syncs and the commit ([`super::FsSync`]: one journal commit instead of an `fsync`
+//! per file).
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use catalog::{
 
 use super::config::Unlocked;
 use super::get::{content_dir, staged_content};
-use super::{Adapt, Config, Progress, digest, sync_dir};
+use super::{Adapt, Config, FsSync, Progress, digest, sync_dir};
 
 /// What [`pack`] did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -168,9 +169,10 @@ pub(super) fn pack_groups<'a>(
 }
 
 /// Packs several staged contents (distinct hashes), each into its own pack, with the
-/// same order of durability per content as one at a time: every pending pack is written
-/// and fsynced, then all are recorded in one transaction, renamed to their generated
-/// names (one directory fsync for all), and only then is their plaintext deleted.
+/// same order of durability per content as one at a time: every pending pack is written,
+/// one filesystem sync makes them durable, then all are recorded in one transaction,
+/// renamed to their generated names (one more sync for all), and only then is their
+/// plaintext deleted.
 /// Returns per content the recorded pack, the plaintext and the pack bytes.
 pub(super) fn pack_many(
     config: &Config,
@@ -180,6 +182,8 @@ pub(super) fn pack_many(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Vec<(catalog::PackInfo, u64, u64)>> {
+    // Opened before the pending packs are written, so their writeback errors are reported.
+    let durable = FsSync::open(&config.file.packs)?;
     let mut sealed = Vec::with_capacity(items.len());
     for (v, hash, staged) in items {
         let r = seal(config, key, v, hash, staged, progress, cancel)
@@ -194,6 +198,12 @@ pub(super) fn pack_many(
                 return Err(e);
             }
         }
+    }
+    if let Err(e) = durable.sync() {
+        for (_, pending) in &sealed {
+            let _ = std::fs::remove_file(pending);
+        }
+        return Err(e);
     }
     let infos = cat
         .write(|tx| {
@@ -210,7 +220,7 @@ pub(super) fn pack_many(
     for (info, (_, pending)) in infos.iter().zip(&sealed) {
         std::fs::rename(pending, pack_path(config, &info.name))?;
     }
-    sync_dir(&config.file.packs)?;
+    durable.sync()?;
     let mut out = Vec::with_capacity(items.len());
     for ((info, (pack, _)), (_, _, staged)) in infos.into_iter().zip(&sealed).zip(items) {
         std::fs::remove_file(staged)?;
@@ -219,8 +229,8 @@ pub(super) fn pack_many(
     Ok(out)
 }
 
-/// Encrypts one staged content to its pending file and fsyncs it; returns the pack to
-/// record and the pending path.
+/// Encrypts one staged content to its pending file (the caller syncs it); returns the
+/// pack to record and the pending path.
 fn seal(
     config: &Config,
     key: &Unlocked,
@@ -244,9 +254,7 @@ fn seal(
         cancel,
     )?;
     w.flush()?;
-    let out = w.into_inner().map_err(|e| e.into_error())?;
-    out.sync_all()?;
-    drop(out);
+    drop(w.into_inner().map_err(|e| e.into_error())?);
     let plain_hash = digest(&summary.plaintext_hash.0)?;
     if &plain_hash != hash {
         let _ = std::fs::remove_file(&pending);

@@ -2,17 +2,19 @@
 //! file's content hash, and only then put it in place. Progress is recorded per file, so
 //! `--resume JOB` finishes an interrupted restore.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use anyhow::{Context as _, bail};
 use catalog::{
     Catalog, JobId, JobOutcome, PackFormat, Position, RestoreFile, RestoreQuery, Timestamp,
-    VersionSelector,
+    VersionSelector, VolumeRun,
 };
+use tape_scsi::Library;
 
 use super::config::Unlocked;
 use super::tape::{MissingCartridge, TapeReader, empty_drive, load_barcode, open_library};
@@ -153,9 +155,6 @@ pub fn restore(
             format!("restore job {job}: run `tapebackup restore --resume {job}` after inserting")
         });
     }
-    let drive_no = config.file.tapes.drive;
-    // Spanning packs: ciphertext assembled part by part, files listed on part 0.
-    let mut spans: HashMap<i64, (tempfile::NamedTempFile, u32, Vec<RestoreFile>)> = HashMap::new();
     // The seed tool's passphrase (see `legacy`), asked for before any tape moves.
     let mut legacy_pass = super::legacy::LegacyPassphrase::default();
     if plan
@@ -166,102 +165,79 @@ pub fn restore(
     {
         legacy_pass.get()?;
     }
-    for run in &plan.runs {
-        let mut drive = load_barcode(&mut lib, drive_no, &run.label, progress)?;
-        report.tapes.push(run.label.clone());
-        let mut tape = TapeReader::open(cat, run.volume, &run.label, &mut *drive)?;
-        for read in &run.reads {
-            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                bail!("cancelled; resume with `tapebackup restore --resume {job}`");
-            }
-            if read.format == PackFormat::LegacyOpensslAes256CbcPbkdf2 {
-                let (TapeReader::Ltfs(volume), Position::LtfsFile { name, .. }) =
-                    (&mut tape, &read.position)
-                else {
-                    bail!(
-                        "legacy pack {} is not an LTFS file on {}",
-                        read.pack_name,
-                        run.label
-                    );
-                };
-                super::legacy::restore_read(
-                    cat,
-                    job,
-                    volume,
-                    &run.label,
-                    name,
-                    read,
-                    &options.to,
-                    &mut legacy_pass,
-                    &mut report,
-                    progress,
-                    cancel,
-                )
-                .with_context(|| format!("legacy pack {} on {}", read.pack_name, run.label))?;
-                continue;
-            }
-            if read.format != PackFormat::Cryptpack {
-                bail!(
-                    "pack {} is in the {} format, which this version does not restore",
-                    read.pack_name,
-                    read.format
-                );
-            }
-            let mut reader = tape
-                .open_pack(&read.position, &read.pack_name, read.part.offset)
-                .with_context(|| format!("pack {} on {}", read.pack_name, run.label))?;
-            if read.part.count > 1 {
-                let entry = match spans.entry(read.pack.get()) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert((tempfile::NamedTempFile::new_in(&options.to)?, 0, Vec::new()))
-                    }
-                };
-                entry
-                    .0
-                    .as_file_mut()
-                    .seek(SeekFrom::Start(read.part.offset))?;
-                std::io::copy(&mut reader, entry.0.as_file_mut())?;
-                entry.1 += 1;
-                entry.2.extend(read.files.iter().cloned());
-                if entry.1 == read.part.count {
-                    let Some((tmp, _, files)) = spans.remove(&read.pack.get()) else {
-                        continue;
-                    };
-                    let mut f = tmp.reopen()?;
-                    f.seek(SeekFrom::Start(0))?;
-                    restore_pack(
-                        cat,
-                        key,
-                        job,
-                        f,
-                        &files,
-                        &options.to,
-                        &mut report,
-                        progress,
-                        cancel,
-                    )?;
-                }
-            } else {
-                restore_pack(
-                    cat,
-                    key,
-                    job,
-                    reader,
-                    &read.files,
-                    &options.to,
-                    &mut report,
-                    progress,
-                    cancel,
-                )
-                .with_context(|| format!("pack {} on {}", read.pack_name, run.label))?;
-            }
+    let drives = super::tape::write_drives(config);
+    let shared = Shared {
+        key,
+        job,
+        to: &options.to,
+        progress,
+        cancel,
+        queue: Mutex::new(plan.runs.iter().collect()),
+        changer: Mutex::new(()),
+        spans: Mutex::new(HashMap::new()),
+        legacy: Mutex::new(legacy_pass),
+        failed: AtomicBool::new(false),
+    };
+    let results: Vec<(RestoreReport, anyhow::Result<()>)> = if drives.len() <= 1 {
+        let drive_no = drives.first().copied().unwrap_or(config.file.tapes.drive);
+        vec![drive_loop(&shared, cat, lib, drive_no, None)]
+    } else {
+        drop(lib);
+        // Each drive gets its first tape before any starts, so every drive works when
+        // there are enough tapes; the rest go to whichever drive is free first.
+        let firsts: Vec<Option<&VolumeRun>> = {
+            let mut q = shared
+                .queue
+                .lock()
+                .map_err(|_| anyhow::anyhow!("tape queue poisoned"))?;
+            drives.iter().map(|_| q.pop_front()).collect()
+        };
+        std::thread::scope(|s| {
+            let handles: Vec<_> = drives
+                .iter()
+                .zip(firsts)
+                .map(|(&d, first)| {
+                    let shared = &shared;
+                    s.spawn(move || {
+                        let opened = super::open_catalog(config)
+                            .and_then(|c| Ok((c, open_library(config)?)));
+                        match opened {
+                            Ok((mut c, lib)) => drive_loop(shared, &mut c, lib, d, first),
+                            Err(e) => {
+                                shared.failed.store(true, Ordering::Relaxed);
+                                (RestoreReport::default(), Err(e))
+                            }
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            RestoreReport::default(),
+                            Err(anyhow::anyhow!("a drive thread panicked")),
+                        )
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut result = Ok(());
+    for (r, res) in results {
+        report.files += r.files;
+        report.bytes += r.bytes;
+        report.tapes.extend(r.tapes);
+        if result.is_ok() {
+            result = res;
         }
-        drop(tape);
-        drive.unload()?;
-        drop(drive);
-        empty_drive(&mut lib, drive_no)?;
     }
+    result?;
+    let spans = shared
+        .spans
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("span state poisoned by a panicked drive thread"))?;
     if !spans.is_empty() {
         bail!(
             "{} spanning pack(s) had parts missing from the plan",
@@ -273,6 +249,183 @@ pub fn restore(
         cat.write(|tx| tx.finish_job(job, JobOutcome::Succeeded, None, Timestamp::now()))?;
     }
     Ok(report)
+}
+
+/// A spanning pack being assembled: its ciphertext so far (parts written at their
+/// offsets), the parts in, and the files listed on its parts.
+type Span = (tempfile::NamedTempFile, u32, Vec<RestoreFile>);
+
+/// State shared by the drive threads of one restore.
+struct Shared<'a> {
+    key: &'a Unlocked,
+    job: JobId,
+    to: &'a Path,
+    progress: &'a dyn Progress,
+    cancel: &'a AtomicBool,
+    /// Tapes not yet taken by a drive, in plan order.
+    queue: Mutex<VecDeque<&'a VolumeRun>>,
+    /// Held for every changer move (one robot, several drives).
+    changer: Mutex<()>,
+    /// Spanning packs by pack id: their parts may be read by different drives.
+    spans: Mutex<HashMap<i64, Span>>,
+    legacy: Mutex<super::legacy::LegacyPassphrase>,
+    /// Set when a drive failed: the others finish their current tape and stop.
+    failed: AtomicBool,
+}
+
+impl<'a> Shared<'a> {
+    fn changer(&self) -> anyhow::Result<MutexGuard<'_, ()>> {
+        self.changer
+            .lock()
+            .map_err(|_| anyhow::anyhow!("changer lock poisoned by a panicked drive thread"))
+    }
+
+    fn next_run(&self) -> anyhow::Result<Option<&'a VolumeRun>> {
+        if self.failed.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let mut q = self
+            .queue
+            .lock()
+            .map_err(|_| anyhow::anyhow!("tape queue poisoned by a panicked drive thread"))?;
+        Ok(q.pop_front())
+    }
+}
+
+/// One drive's share of a restore: take the next tape of the plan, load it, restore its
+/// reads, unload; until no tape is left or another drive failed.
+fn drive_loop<'a>(
+    sh: &Shared<'a>,
+    cat: &mut Catalog,
+    mut lib: Library,
+    drive_no: u16,
+    first: Option<&'a VolumeRun>,
+) -> (RestoreReport, anyhow::Result<()>) {
+    let mut report = RestoreReport::default();
+    let result = (|| {
+        let mut run = first;
+        if run.is_none() {
+            run = sh.next_run()?;
+        }
+        while let Some(r) = run {
+            restore_tape(sh, cat, &mut lib, drive_no, r, &mut report)?;
+            run = sh.next_run()?;
+        }
+        anyhow::Ok(())
+    })();
+    if result.is_err() {
+        sh.failed.store(true, Ordering::Relaxed);
+        // Leave the drive empty so the next attempt starts clean; the error is what matters.
+        if let Ok(_guard) = sh.changer() {
+            let _ = empty_drive(&mut lib, drive_no);
+        }
+    }
+    (report, result)
+}
+
+/// Restores every read of one tape with one drive.
+fn restore_tape(
+    sh: &Shared<'_>,
+    cat: &mut Catalog,
+    lib: &mut Library,
+    drive_no: u16,
+    run: &VolumeRun,
+    report: &mut RestoreReport,
+) -> anyhow::Result<()> {
+    let (key, job, to, progress, cancel) = (sh.key, sh.job, sh.to, sh.progress, sh.cancel);
+    let mut drive = {
+        let _guard = sh.changer()?;
+        load_barcode(lib, drive_no, &run.label, progress)?
+    };
+    report.tapes.push(run.label.clone());
+    let mut tape = TapeReader::open(cat, run.volume, &run.label, &mut *drive)?;
+    for read in &run.reads {
+        if cancel.load(Ordering::Relaxed) {
+            bail!("cancelled; resume with `tapebackup restore --resume {job}`");
+        }
+        if read.format == PackFormat::LegacyOpensslAes256CbcPbkdf2 {
+            let (TapeReader::Ltfs(volume), Position::LtfsFile { name, .. }) =
+                (&mut tape, &read.position)
+            else {
+                bail!(
+                    "legacy pack {} is not an LTFS file on {}",
+                    read.pack_name,
+                    run.label
+                );
+            };
+            let mut pass = sh
+                .legacy
+                .lock()
+                .map_err(|_| anyhow::anyhow!("passphrase poisoned by a panicked drive thread"))?;
+            super::legacy::restore_read(
+                cat, job, volume, &run.label, name, read, to, &mut pass, report, progress, cancel,
+            )
+            .with_context(|| format!("legacy pack {} on {}", read.pack_name, run.label))?;
+            continue;
+        }
+        if read.format != PackFormat::Cryptpack {
+            bail!(
+                "pack {} is in the {} format, which this version does not restore",
+                read.pack_name,
+                read.format
+            );
+        }
+        let mut reader = tape
+            .open_pack(&read.position, &read.pack_name, read.part.offset)
+            .with_context(|| format!("pack {} on {}", read.pack_name, run.label))?;
+        if read.part.count > 1 {
+            // Spanning packs: ciphertext assembled part by part (each at its offset, in
+            // whatever order the drives read them); restored once every part is in.
+            let complete = {
+                let mut spans = sh
+                    .spans
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("span state poisoned by a panicked drive"))?;
+                let entry = match spans.entry(read.pack.get()) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert((tempfile::NamedTempFile::new_in(to)?, 0, Vec::new()))
+                    }
+                };
+                entry
+                    .0
+                    .as_file_mut()
+                    .seek(SeekFrom::Start(read.part.offset))?;
+                std::io::copy(&mut reader, entry.0.as_file_mut())?;
+                entry.1 += 1;
+                entry.2.extend(read.files.iter().cloned());
+                if entry.1 == read.part.count {
+                    spans.remove(&read.pack.get())
+                } else {
+                    None
+                }
+            };
+            if let Some((tmp, _, files)) = complete {
+                let mut f = tmp.reopen()?;
+                f.seek(SeekFrom::Start(0))?;
+                restore_pack(cat, key, job, f, &files, to, report, progress, cancel)?;
+            }
+        } else {
+            restore_pack(
+                cat,
+                key,
+                job,
+                reader,
+                &read.files,
+                to,
+                report,
+                progress,
+                cancel,
+            )
+            .with_context(|| format!("pack {} on {}", read.pack_name, run.label))?;
+        }
+    }
+    drop(tape);
+    drive.unload()?;
+    drop(drive);
+    let _guard = sh.changer()?;
+    empty_drive(lib, drive_no)?;
+    Ok(())
 }
 
 /// Decrypts one pack stream and restores its files (sorted by offset; files with the

@@ -17,7 +17,7 @@
 //!   `run.staging_limit` (a chunk is always admitted into an empty staging, so one file
 //!   larger than the limit still goes through, alone).
 //! - **pack** packs every recorded, staged content as soon as it is recorded (the same
-//!   [`super::pack`] code: encrypt to a pending file, fsync, record, rename, delete the
+//!   [`super::pack`] code: encrypt to a pending file, sync, record, rename, delete the
 //!   plaintext) and puts the recorded pack on the queue.
 //! - **write** hands the queue to the tape writer through the [`PackFeed`] seam: packs
 //!   already recorded but not on tape (an interrupted earlier run) first, then each new

@@ -15,8 +15,12 @@
 //! `<p>_<b>_E` (unless it exists), removes everything at or after `b`, writes the record,
 //! then renames `<p>_<b>_E` to `<p>_<b+1>_E`, so a crash leaves at worst an end-of-data
 //! marker too early: the lowest `E` block is the end of data and any file after it is stale.
-//! Record files are fsynced (with the directory) when the drive flushes: at a filemark,
-//! `write_filemarks(0)`, and before any repositioning.
+//! Writes become durable when the drive flushes (at a filemark, `write_filemarks(0)`, and
+//! before any repositioning), like a real drive's buffer: one `syncfs(2)` on the cartridge
+//! directory makes every record file, marker rename and removal since the last flush
+//! durable at once (one journal commit instead of one `fdatasync` per record file). The
+//! directory descriptor is opened with the cartridge, so a writeback error of any record
+//! written since is reported by the next flush (Linux 5.8 and later).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -100,8 +104,10 @@ pub struct Cartridge {
     meta: CartridgeMeta,
     parts: Vec<PartitionIndex>,
     stale: Vec<PathBuf>,
-    unsynced: Vec<File>,
-    dir_dirty: bool,
+    /// The cartridge directory, open since the cartridge was: `syncfs` on it at each flush.
+    dir_fd: File,
+    /// Something was written, renamed or removed since the last flush.
+    dirty: bool,
 }
 
 /// The name of a block file.
@@ -246,8 +252,8 @@ impl Cartridge {
             meta: meta.clone(),
             parts: Vec::new(),
             stale: Vec::new(),
-            unsynced: Vec::new(),
-            dir_dirty: false,
+            dir_fd: File::open(dir).map_err(|e| io_err(dir, e))?,
+            dirty: false,
         };
         cart.format(meta.partitions)?;
         Ok(cart)
@@ -391,8 +397,8 @@ impl Cartridge {
             meta,
             parts,
             stale,
-            unsynced: Vec::new(),
-            dir_dirty: false,
+            dir_fd: File::open(dir).map_err(|e| io_err(dir, e))?,
+            dirty: false,
         })
     }
 
@@ -471,7 +477,7 @@ impl Cartridge {
     fn remove(&mut self, path: &Path) -> Result<(), Error> {
         match fs::remove_file(path) {
             Ok(()) => {
-                self.dir_dirty = true;
+                self.dirty = true;
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -481,7 +487,7 @@ impl Cartridge {
 
     fn touch(&mut self, path: &Path) -> Result<(), Error> {
         File::create(path).map_err(|e| io_err(path, e))?;
-        self.dir_dirty = true;
+        self.dirty = true;
         Ok(())
     }
 
@@ -535,10 +541,6 @@ impl Cartridge {
                     .open(&path)
                     .map_err(|e| io_err(&path, e))?;
                 f.write_all(bytes).map_err(|e| io_err(&path, e))?;
-                self.unsynced.push(f);
-                if self.unsynced.len() >= 256 {
-                    self.sync_files()?;
-                }
                 Object::Record(bytes.len() as u64)
             }
             None => {
@@ -550,7 +552,7 @@ impl Cartridge {
         // marker exists at every moment (at `block` until the rename, then at `block + 1`).
         let eod_next = self.dir.join(block_name(partition, block + 1, 'E'));
         fs::rename(&eod_here, &eod_next).map_err(|e| io_err(&eod_next, e))?;
-        self.dir_dirty = true;
+        self.dirty = true;
         let index = &mut self.parts[p];
         index.objects.push(object);
         if let Object::Record(n) = object {
@@ -559,19 +561,13 @@ impl Cartridge {
         Ok(())
     }
 
-    fn sync_files(&mut self) -> Result<(), Error> {
-        for f in self.unsynced.drain(..) {
-            f.sync_data().map_err(|e| io_err(&self.dir, e))?;
-        }
-        Ok(())
-    }
-
-    /// Makes every write so far durable: record files and the directory are fsynced.
+    /// Makes every write so far durable: record files, markers and the directory, with one
+    /// `syncfs(2)` of the cartridge's filesystem.
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.sync_files()?;
-        if self.dir_dirty {
-            sync_dir(&self.dir)?;
-            self.dir_dirty = false;
+        if self.dirty {
+            nix::unistd::syncfs(&self.dir_fd)
+                .map_err(|e| io_err(&self.dir, std::io::Error::from(e)))?;
+            self.dirty = false;
         }
         Ok(())
     }

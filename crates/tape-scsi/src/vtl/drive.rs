@@ -83,7 +83,7 @@ struct LibraryLink {
 /// [`ReadOutcome::EndOfData`] and stays; a write truncates everything after it; the write
 /// that crosses the early-warning point returns [`WriteOutcome::Written`], later writes
 /// return [`WriteOutcome::EarlyWarning`] until the reserve is used up, then
-/// [`Error::EndOfMedium`]. Writes are durable (record files and directory fsynced) when
+/// [`Error::EndOfMedium`]. Writes are durable (one `syncfs` of the cartridge directory) when
 /// filemarks are written, on `write_filemarks(0)`, and before any repositioning.
 #[derive(Debug)]
 pub struct VirtualDrive {
