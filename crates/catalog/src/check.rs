@@ -85,6 +85,13 @@ pub enum Problem {
         /// The content.
         content: ContentId,
     },
+    /// Two content rows with the same algorithm and hash (a hash is stored once).
+    DuplicateContent {
+        /// The later of the two rows.
+        content: ContentId,
+        /// The first row with that hash.
+        first: ContentId,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -137,6 +144,9 @@ impl fmt::Display for Problem {
             ),
             Problem::OrphanContent { content } => {
                 write!(f, "content {content} belongs to no version")
+            }
+            Problem::DuplicateContent { content, first } => {
+                write!(f, "content {content} has the same hash as content {first}")
             }
         }
     }
@@ -293,6 +303,19 @@ impl Catalog {
                 |r| {
                     Ok(Problem::OrphanContent {
                         content: ContentId(r.get(0)?),
+                    })
+                },
+            ),
+            (
+                // Through the prefix index: equal hashes have equal prefixes.
+                "SELECT c.id, (SELECT min(d.id) FROM content d \
+                   WHERE substr(d.hash, 1, 8) = substr(c.hash, 1, 8) \
+                   AND d.hash_algo = c.hash_algo AND d.hash = c.hash) AS first \
+                 FROM content c WHERE first < c.id",
+                |r| {
+                    Ok(Problem::DuplicateContent {
+                        content: ContentId(r.get(0)?),
+                        first: ContentId(r.get(1)?),
                     })
                 },
             ),

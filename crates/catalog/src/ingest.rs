@@ -14,7 +14,7 @@
 //! | fetched              | read version; insert content (a known hash: + look it up); update version |
 //! | pack (per member)    | read version's content and whether it is packed; insert member |
 //! | pack (per pack)      | insert pack                                                 |
-//! | location             | insert location if the pack exists (`INSERT … SELECT`)     |
+//! | location             | insert location (a missing pack or job fails its foreign key) |
 //! | location (per volume and batch) | read the volume once; update its bytes used once |
 
 use std::collections::HashMap;
@@ -113,31 +113,35 @@ pub(crate) fn pack_names(n: usize) -> Result<Vec<String>> {
         .collect())
 }
 
+/// A content's id and size by algorithm (`?1`) and hash (`?2`): through the
+/// `content_by_prefix` index on the hash's first 8 bytes (schema v3), then the full hash.
+pub(crate) const CONTENT_BY_HASH: &str = "SELECT id, size FROM content \
+     WHERE substr(hash, 1, 8) = substr(?2, 1, 8) AND hash_algo = ?1 AND hash = ?2";
+
 /// Finds or creates the content row for `hash` (dedup by hash). A known size is filled in
 /// when the row had none; a different known size is an [`Error::InvalidInput`] (and changes
 /// nothing).
 ///
-/// A new hash (the bulk case) costs one statement: `INSERT … ON CONFLICT DO NOTHING`. Only
-/// a hash already known is looked up. (Measured: cheaper than `SELECT` then `INSERT`, and
-/// than an UPSERT with `RETURNING`, which SQLite runs like a trigger with a statement
-/// journal.)
+/// Two statements for a new hash (the bulk case): the lookup, which misses in the small
+/// prefix index, and a single-row `INSERT`. (A single-row insert needs no statement
+/// journal; `INSERT … SELECT … WHERE NOT EXISTS` would, for the table's CHECK constraints.)
+/// Every content row is added here, inside the writer's one transaction, so a hash is
+/// never stored twice.
 pub(crate) fn content_for(c: &Connection, hash: &Digest, size: Option<u64>) -> Result<ContentId> {
     let algo = hash.algo().as_str();
-    let inserted = c
-        .prepare_cached(
-            "INSERT INTO content (hash_algo, hash, size) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        )
-        .and_then(|mut st| st.execute(params![algo, hash.bytes(), size]))
-        .map_err(sql("add content"))?;
-    if inserted == 1 {
-        return Ok(ContentId(c.last_insert_rowid()));
-    }
-    let (id, recorded): (i64, Option<u64>) = c
-        .prepare_cached("SELECT id, size FROM content WHERE hash_algo = ?1 AND hash = ?2")
+    let found: Option<(i64, Option<u64>)> = c
+        .prepare_cached(CONTENT_BY_HASH)
         .and_then(|mut st| {
             st.query_row(params![algo, hash.bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
         })
         .map_err(sql("find content"))?;
+    let Some((id, recorded)) = found else {
+        c.prepare_cached("INSERT INTO content (hash_algo, hash, size) VALUES (?1, ?2, ?3)")
+            .and_then(|mut st| st.execute(params![algo, hash.bytes(), size]))
+            .map_err(sql("add content"))?;
+        return Ok(ContentId(c.last_insert_rowid()));
+    };
     match (recorded, size) {
         (Some(a), Some(b)) if a != b => {
             return Err(Error::InvalidInput {
@@ -502,8 +506,7 @@ pub(crate) fn location_one(
         .prepare_cached(
             "INSERT INTO location (pack_id, volume_id, part_index, part_count, part_offset, \
              length, position_kind, partition, start_block, object_key, written_at, job_id) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 \
-             WHERE EXISTS (SELECT 1 FROM pack WHERE id = ?1)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )
         .and_then(|mut st| {
             st.execute(params![
@@ -522,12 +525,6 @@ pub(crate) fn location_one(
             ])
         });
     match r {
-        Ok(0) => {
-            return Err(Error::NotFound {
-                what: "pack",
-                key: loc.pack.to_string(),
-            });
-        }
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => {
             return Err(Error::AlreadyExists {
@@ -542,9 +539,21 @@ pub(crate) fn location_one(
             if matches!(&e, rusqlite::Error::SqliteFailure(f, _)
                 if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY) =>
         {
-            return Err(Error::NotFound {
-                what: "job",
-                key: loc.job.map(|j| j.to_string()).unwrap_or_default(),
+            // The volume exists (read above): the pack or the job is missing.
+            let pack_exists = c
+                .prepare_cached("SELECT 1 FROM pack WHERE id = ?1")
+                .and_then(|mut st| st.exists([loc.pack.0]))
+                .map_err(sql("look up pack"))?;
+            return Err(if pack_exists {
+                Error::NotFound {
+                    what: "job",
+                    key: loc.job.map(|j| j.to_string()).unwrap_or_default(),
+                }
+            } else {
+                Error::NotFound {
+                    what: "pack",
+                    key: loc.pack.to_string(),
+                }
             });
         }
         Err(e) => return Err(sql("add location")(e)),

@@ -982,7 +982,7 @@ pub(crate) fn collect<T, P: rusqlite::Params>(
 #[cfg(test)]
 mod query_plans {
     use super::*;
-    use crate::ingest::{FETCH_LOOKUP, MEMBER_LOOKUP, SCAN_LOOKUP};
+    use crate::ingest::{CONTENT_BY_HASH, FETCH_LOOKUP, MEMBER_LOOKUP, SCAN_LOOKUP};
     use crate::{Catalog, ScannedFile};
 
     const BIG: &[&str] = &[
@@ -1119,6 +1119,16 @@ mod query_plans {
         );
         assert!(
             lines.iter().any(|l| l.contains("pack_member_by_content")),
+            "{lines:#?}"
+        );
+        let lines = assert_no_big_scan(
+            "content by hash",
+            &cat,
+            CONTENT_BY_HASH,
+            vec![Value::Text("blake3".into()), Value::Blob(vec![7; 32])],
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("content_by_prefix")),
             "{lines:#?}"
         );
     }

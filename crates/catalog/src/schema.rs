@@ -208,9 +208,38 @@ DROP TABLE restore_item;
 ALTER TABLE restore_item_v2 RENAME TO restore_item;
 "#;
 
+/// Version 3: a small index for finding a content by its hash (issue 3, insert speed).
+///
+/// `content` loses its `UNIQUE (hash_algo, hash)` constraint, whose index held the whole
+/// algorithm name and hash (about 48 bytes an entry). Hashes arrive in random order, so a
+/// batch of fetched files touches nearly every leaf page of that index and each commit
+/// writes them all to the WAL again (measured: 3 GB of WAL for 1M files). In its place
+/// `content_by_prefix` indexes the first 8 bytes of the hash (about 17 bytes an entry,
+/// a third of the pages). Lookups compare the prefix through the index and then the full
+/// algorithm and hash ([`CONTENT_BY_HASH`](crate::ingest::CONTENT_BY_HASH)); a hash is still
+/// stored once: the catalog looks it up before adding it, inside the writer's transaction,
+/// and `Catalog::check` reports two content rows with one hash (`DuplicateContent`).
+/// Content ids are kept.
+const V3: &str = r#"
+CREATE TABLE content_v3 (
+    id          INTEGER PRIMARY KEY,
+    hash_algo   TEXT NOT NULL CHECK (hash_algo IN ('blake3', 'sha256', 'md5')),
+    hash        BLOB NOT NULL,
+    size        INTEGER CHECK (size >= 0)
+) STRICT;
+INSERT INTO content_v3 (id, hash_algo, hash, size)
+    SELECT id, hash_algo, hash, size FROM content ORDER BY id;
+DROP TABLE content;
+ALTER TABLE content_v3 RENAME TO content;
+CREATE INDEX content_by_prefix ON content(substr(hash, 1, 8));
+"#;
+
 /// Every schema step, oldest first. The schema version is the number of steps applied.
-pub(crate) const MIGRATIONS: &[M<'static>] =
-    &[M::up(V1).foreign_key_check(), M::up(V2).foreign_key_check()];
+pub(crate) const MIGRATIONS: &[M<'static>] = &[
+    M::up(V1).foreign_key_check(),
+    M::up(V2).foreign_key_check(),
+    M::up(V3).foreign_key_check(),
+];
 
 /// The migration engine over [`MIGRATIONS`].
 pub(crate) fn migrations() -> Migrations<'static> {
@@ -228,6 +257,23 @@ mod tests {
     /// Representative rows valid at each schema version (index = version - 1). Add one
     /// entry with every new migration so older catalogs with data are tested too.
     const SEED: &[&str] = &[
+        r#"
+        INSERT INTO source VALUES (1, 'old', '/old', 100);
+        INSERT INTO file VALUES (1, 1, 'a/b.txt');
+        INSERT INTO content VALUES (1, 'md5', x'0cc175b9c0f1b6a831c399e269772661', 5);
+        INSERT INTO version VALUES (1, 1, 1, 5, 50, 420, 1, 100, 200, NULL);
+        INSERT INTO pack VALUES (1, 'Xk2j9qA0', 'openssl-aes-256-cbc-pbkdf2-100000', 'legacy',
+            5, 'md5', x'0cc175b9c0f1b6a831c399e269772661', 32, NULL, NULL, 150);
+        INSERT INTO pack_member VALUES (1, 1, 0, 5);
+        INSERT INTO volume VALUES (1, 'tape', 'OLD001L5', NULL, 'LTO-5', NULL, NULL, NULL, 32,
+            'full', 'default', 100, 300);
+        INSERT INTO job VALUES (1, 'write', 150, 160, 'succeeded', 1, 0, 32, NULL, NULL);
+        INSERT INTO location VALUES (1, 1, 1, 0, 1, 0, 32, 'ltfs_file', NULL, NULL, 'Xk2j9qA0',
+            160, 1);
+        INSERT INTO verification VALUES (1, 1, 1, 1, 170, 'ok', NULL);
+        INSERT INTO job VALUES (2, 'restore', 180, NULL, 'running', 0, 0, 0, NULL, NULL);
+        INSERT INTO restore_item VALUES (2, 1, NULL);
+    "#,
         r#"
         INSERT INTO source VALUES (1, 'old', '/old', 100);
         INSERT INTO file VALUES (1, 1, 'a/b.txt');
@@ -307,6 +353,21 @@ mod tests {
                     cat.read()
                         .locate(version.source, "a/b.txt", crate::VersionSelector::Latest)?;
                 assert_eq!(located.map(|e| e.version.id), Some(version.id));
+                // The migrated content is still found by its hash: no second row.
+                let md5 = crate::Digest::from_hex(
+                    crate::HashAlgo::Md5,
+                    "0cc175b9c0f1b6a831c399e269772661",
+                )?;
+                let mut cat = cat;
+                let content = cat.write(|tx| tx.content_row(&md5, Some(5)))?;
+                assert_eq!(content.0, 1, "from v{from}");
+                let other = crate::Digest::from_hex(
+                    crate::HashAlgo::Md5,
+                    "0cc175b9c0f1b6a8ffffffffffffffff",
+                )?;
+                let added = cat.write(|tx| tx.content_row(&other, None))?;
+                assert_eq!(added.0, 2, "from v{from}: same prefix, other hash");
+                drop(cat);
             } else {
                 assert!(files.is_empty());
             }
@@ -314,7 +375,6 @@ mod tests {
                 rusqlite::Connection::open(&path)?
                     .query_row("PRAGMA user_version", [], |r| r.get::<_, usize>(0))?;
             assert_eq!(v, SCHEMA_VERSION);
-            drop(cat);
         }
         Ok(())
     }

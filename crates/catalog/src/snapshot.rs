@@ -263,7 +263,7 @@ fn merge(
             let hash: Vec<u8> = r.get(2).map_err(q("read content"))?;
             let size: Option<i64> = r.get(3).map_err(q("read content"))?;
             let found: Option<i64> = dst
-                .prepare_cached("SELECT id FROM content WHERE hash_algo = ?1 AND hash = ?2")
+                .prepare_cached(crate::ingest::CONTENT_BY_HASH)
                 .and_then(|mut s| s.query_row(params![algo, hash], |r| r.get(0)).optional())
                 .map_err(q("find content"))?;
             let new_id = match found {

@@ -79,6 +79,62 @@ fn cpu_time() -> anyhow::Result<Duration> {
     Ok(d(u.user_time()) + d(u.system_time()))
 }
 
+/// Bytes this process has caused to be written to storage so far (`/proc/self/io`;
+/// 0 where that is not available).
+fn bytes_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("write_bytes:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The load average as `/proc/loadavg` shows it (1, 5 and 15 minutes).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// One insert stage: wall time, CPU time and bytes written.
+struct Stage {
+    name: &'static str,
+    wall: Duration,
+    cpu: Duration,
+    written: u64,
+}
+
+/// The start of a [`Stage`].
+struct StageStart {
+    wall: Instant,
+    cpu: Duration,
+    written: u64,
+}
+
+impl Stage {
+    fn start() -> anyhow::Result<StageStart> {
+        Ok(StageStart {
+            wall: Instant::now(),
+            cpu: cpu_time()?,
+            written: bytes_written(),
+        })
+    }
+}
+
+impl StageStart {
+    fn end(self, name: &'static str) -> anyhow::Result<Stage> {
+        Ok(Stage {
+            name,
+            wall: self.wall.elapsed(),
+            cpu: cpu_time()?.saturating_sub(self.cpu),
+            written: bytes_written().saturating_sub(self.written),
+        })
+    }
+}
+
 /// Runs the benchmark (re-running itself as a release build first when built for debug).
 pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
     if cfg!(debug_assertions) && std::env::var_os(RELEASE_GUARD).is_none() {
@@ -123,6 +179,7 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
+    let load_before = load_average();
     let n = args.files.max(1);
     let per_pack = args.files_per_pack.max(1);
     let now = Timestamp::now();
@@ -144,7 +201,7 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
     let mut versions: Vec<VersionId> = Vec::with_capacity(usize::try_from(n)?);
 
     // Scan.
-    let t = Instant::now();
+    let t = Stage::start()?;
     for &(i, end) in &chunks {
         let files: Vec<ScannedFile> = (i..end)
             .map(|k| ScannedFile {
@@ -165,10 +222,10 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
         transactions += 1;
         versions.extend(outcomes.iter().map(|o| o.version));
     }
-    stage_times.push(("scan (get: record the listing)", t.elapsed()));
+    stage_times.push(t.end("scan (get: record the listing)")?);
 
     // Fetched contents.
-    let t = Instant::now();
+    let t = Stage::start()?;
     for &(i, end) in &chunks {
         let fetched = (i..end)
             .map(|k| {
@@ -191,10 +248,10 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
         })?;
         transactions += 1;
     }
-    stage_times.push(("fetched (get: record hashes)", t.elapsed()));
+    stage_times.push(t.end("fetched (get: record hashes)")?);
 
     // Packs: `per_pack` consecutive files per pack.
-    let t = Instant::now();
+    let t = Stage::start()?;
     let mut packs: Vec<(u64, PackId, u64)> = Vec::new(); // (first file, pack, cipher size)
     for &(i, end) in &chunks {
         let mut new_packs = Vec::new();
@@ -238,10 +295,10 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
             packs.push((first, info.id, p.cipher_size));
         }
     }
-    stage_times.push(("packs (pack: record packs)", t.elapsed()));
+    stage_times.push(t.end("packs (pack: record packs)")?);
 
     // Locations: packs written in order, a new tape every PER_TAPE files.
-    let t = Instant::now();
+    let t = Stage::start()?;
     let mut tape: Option<(u64, VolumeId)> = None;
     for group in
         packs.chunk_by(|a, b| a.0 / PER_TAPE == b.0 / PER_TAPE && a.0 / batch == b.0 / batch)
@@ -289,7 +346,7 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
         })?;
         transactions += 1;
     }
-    stage_times.push(("locations (write: record locations)", t.elapsed()));
+    stage_times.push(t.end("locations (write: record locations)")?);
     let insert = started.elapsed();
     let insert_cpu = cpu_time()?.saturating_sub(cpu_started);
 
@@ -355,6 +412,10 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
         if args.per_item { "per-item" } else { "batch" }
     );
     println!(
+        "load average (1, 5, 15 min) before: {load_before}; after: {}",
+        load_average()
+    );
+    println!(
         "{:<38} {:>14} {:>12} {:>7}",
         "measure", "measured", "target", "ratio"
     );
@@ -378,8 +439,14 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
         insert_cpu.as_secs_f64(),
         (insert.saturating_sub(insert_cpu)).as_secs_f64()
     );
-    for (stage, d) in &stage_times {
-        println!("  {stage:<36} {:>11.3} s", d.as_secs_f64());
+    for st in &stage_times {
+        println!(
+            "  {:<36} {:>11.3} s  (CPU {:.3} s, {:.0} MiB written)",
+            st.name,
+            st.wall.as_secs_f64(),
+            st.cpu.as_secs_f64(),
+            st.written as f64 / (1 << 20) as f64
+        );
     }
     println!(
         "{:<38} {:>11.0} /s",

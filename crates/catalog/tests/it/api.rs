@@ -701,7 +701,9 @@ fn check_finds_broken_invariants() -> TestResult {
          DELETE FROM version WHERE id = 2;
          UPDATE volume SET bytes_used = 1;
          UPDATE pack SET name = 'plaintext-name.jpg';
-         DELETE FROM pack_member;",
+         DELETE FROM pack_member;
+         INSERT INTO content (hash_algo, hash, size)
+             SELECT hash_algo, hash, size FROM content WHERE id = 1;",
     )?;
     drop(raw);
     let report = Catalog::open(&path)?.check()?;
@@ -716,5 +718,12 @@ fn check_finds_broken_invariants() -> TestResult {
     assert!(has(&|p| matches!(p, Problem::BadPackName { .. })));
     assert!(has(&|p| matches!(p, Problem::EmptyPack { .. })));
     assert!(has(&|p| matches!(p, Problem::OrphanContent { .. })));
+    let duplicates: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| matches!(p, Problem::DuplicateContent { .. }))
+        .collect();
+    assert_eq!(duplicates.len(), 1, "{:?}", report.problems);
+    assert!(duplicates[0].to_string().ends_with("as content 1"));
     Ok(())
 }
