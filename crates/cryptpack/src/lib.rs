@@ -8,8 +8,10 @@
 //! computes BLAKE3 hashes of the plaintext and of the pack in the same pass. The byte
 //! layout is specified in `FORMAT.md` next to this crate's `Cargo.toml`.
 //!
-//! cryptpack does no I/O of its own beyond the `Read`/`Write`/`Seek` values it is handed
-//! (plus key files, and the temporary file of [`decrypt_to_path`]).
+//! cryptpack does no I/O of its own beyond the `Read`/`Write`/`Seek` values and files it
+//! is handed (plus key files, and the temporary file of [`decrypt_to_path`]).
+//! [`encrypt_file`] is the fast path between two files: its sealing workers write their
+//! batches in place themselves.
 //!
 //! # Brief overview
 //!
@@ -78,7 +80,8 @@ pub use format::{
 pub use key::{KdfParams, Key, KeyFile, KeyId, Passphrase, ProtectedKey, Secret};
 pub use legacy::{OPENSSL_SEED_ITERATIONS, OpensslDecryptor};
 pub use ops::{
-    Progress, Silent, ciphertext_hash, decrypt_stream, decrypt_to_path, encrypt_stream, rewrap_file,
+    Progress, Silent, ciphertext_hash, decrypt_stream, decrypt_to_path, encrypt_file,
+    encrypt_stream, rewrap_file,
 };
 pub use read::{DecryptOptions, Decryptor, read_header};
 pub use seek::{PackInfo, PackReader, inspect};

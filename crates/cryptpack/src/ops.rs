@@ -1,9 +1,11 @@
-//! Whole-stream operations with progress and cancellation: encrypt, decrypt, decrypt to a
-//! file atomically, hash a pack without the key, rewrap a pack file in place.
+//! Whole-stream operations with progress and cancellation: encrypt (a stream, or a file to
+//! a file), decrypt, decrypt to a file atomically, hash a pack without the key, rewrap a
+//! pack file in place.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cipher::{EncryptOptions, rewrap_header};
@@ -11,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;
 use crate::key::{KdfParams, KeyId, Secret};
 use crate::read::{DecryptOptions, Decryptor, read_full};
+use crate::seal::Positional;
 use crate::write::{Digest, Encryptor, Summary};
 
 /// Progress of a long operation, in bytes. Implementations must be cheap: `advance` is
@@ -68,12 +71,22 @@ pub fn encrypt_stream(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> Result<Summary> {
-    let mut enc = Encryptor::new(output, secret, opts)?;
+    let enc = Encryptor::new(output, secret, opts)?;
+    pump(&mut input, enc, progress, cancel)
+}
+
+/// Reads all of `input` into `enc` and finishes the pack.
+fn pump<W: Write>(
+    input: &mut impl Read,
+    mut enc: Encryptor<W>,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Summary> {
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
-        match enc.read_from(&mut input) {
+        match enc.read_from(input) {
             Ok(0) => break,
             Ok(n) => progress.advance(n as u64),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -81,6 +94,36 @@ pub fn encrypt_stream(
         }
     }
     enc.finish()
+}
+
+/// Encrypts the file `input` (from its current offset to its end) into a pack written to
+/// `output` at its current offset; afterwards `output`'s offset is at the end of the pack.
+/// The same pack and [`Summary`] as [`encrypt_stream`], faster between files: the calling
+/// thread only reads (several segments per `readv`) while each sealing worker also writes
+/// the batches it sealed at their place in `output` (`pwrite`), so the writing is spread
+/// over the workers instead of queued behind one thread. Does not sync `output`: the
+/// caller decides on durability (`File::sync_all`). On an error, what was written to
+/// `output` is an incomplete pack and must be discarded.
+pub fn encrypt_file(
+    input: &File,
+    output: &File,
+    secret: Secret<'_>,
+    opts: &EncryptOptions,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> Result<Summary> {
+    let mut out = output;
+    let base = out.stream_position()?;
+    let mut enc = Encryptor::new(out, secret, opts)?;
+    enc.write_positional(Positional {
+        file: Arc::new(output.try_clone()?),
+        base,
+    });
+    let mut input = input;
+    let summary = pump(&mut input, enc, progress, cancel)?;
+    // The workers' positional writes do not move the offset; leave it after the pack.
+    out.seek(SeekFrom::Start(base + summary.ciphertext_len))?;
+    Ok(summary)
 }
 
 /// Decrypts a whole pack from `input` to `output`. Note that `output` receives plaintext

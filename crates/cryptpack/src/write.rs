@@ -8,7 +8,7 @@ use crate::cipher::{DataKey, EncryptOptions, new_pack};
 use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;
 use crate::key::{Key, KeyId, Secret, hex};
-use crate::seal::{Batch, PlainHash, Pool, seal_batch};
+use crate::seal::{Batch, PlainHash, Pool, Positional, seal_batch};
 use crate::treehash::{TreeMerger, tree_compatible};
 
 /// A 32-byte BLAKE3 digest.
@@ -87,6 +87,10 @@ pub struct Encryptor<W: Write> {
     /// The pack hasher while sealing inline (moves into the pool's thread when it starts).
     cipher_inline: Option<blake3::Hasher>,
     pool: Option<Pool>,
+    /// Set: once the pool runs, its workers write the sealed batches to this file
+    /// themselves (`inner` is the same file; it only gets the header, or everything when
+    /// no pool starts).
+    positional: Option<Positional>,
     plaintext_len: u64,
     ciphertext_len: u64,
     failed: bool,
@@ -181,10 +185,17 @@ impl<W: Write> Encryptor<W> {
             plain,
             cipher_inline,
             pool: None,
+            positional: None,
             plaintext_len: 0,
             ciphertext_len: HEADER_LEN as u64,
             failed: false,
         })
+    }
+
+    /// Lets the sealing workers write their batches straight to `out` at their place
+    /// (`out.base` must be where `inner` wrote the header).
+    pub(crate) fn write_positional(&mut self, out: Positional) {
+        self.positional = Some(out);
     }
 
     /// Id of the key-encryption key.
@@ -222,6 +233,7 @@ impl<W: Write> Encryptor<W> {
                 self.threads,
                 self.plain_mode(),
                 cipher,
+                self.positional.as_ref(),
             )?);
         }
         match self.pool.as_mut() {
@@ -263,7 +275,9 @@ impl<W: Write> Encryptor<W> {
             }
         }
         let sealed = b.sealed(self.seg);
-        self.inner.write_all(sealed)?;
+        if self.pool.is_none() || self.positional.is_none() {
+            self.inner.write_all(sealed)?;
+        }
         self.plaintext_len += b.filled as u64;
         self.ciphertext_len += sealed.len() as u64;
         match self.pool.as_mut() {
@@ -327,17 +341,20 @@ impl<W: Write> Encryptor<W> {
         Ok(taken)
     }
 
-    /// Reads from `r` straight into the current segment's place (no intermediate buffer).
-    /// Returns the bytes read; 0 at the end of `r`.
+    /// Reads from `r` straight into the places of the current batch's segments, several
+    /// segments per call (`read_vectored`: one `readv` for a `File`; no intermediate
+    /// buffer). Returns the bytes read; 0 at the end of `r`.
     pub(crate) fn read_from(&mut self, r: &mut impl Read) -> io::Result<usize> {
         if self.failed {
             return Err(io::Error::other("an earlier write failed"));
         }
         if !self.cur.is_full(self.seg) {
-            let space = self.cur.space(self.seg);
-            let n = r.read(space)?;
+            let from = self.cur.filled;
+            let n = read_into(r, &mut self.cur, self.seg)?;
             if let PlainHashing::Stream(h) = &mut self.plain {
-                h.update(&space[..n]);
+                self.cur.for_each_plain(self.seg, from, from + n, |p| {
+                    h.update(p);
+                });
             }
             self.cur.filled += n;
             return Ok(n);
@@ -345,8 +362,7 @@ impl<W: Write> Encryptor<W> {
         // The batch is full: read into the next one, and only once data follows seal the
         // full one as non-final (at the end of `r` it stays, to be sealed as final).
         let mut next = self.take_batch().map_err(|e| self.fail(e))?;
-        let space = next.space(self.seg);
-        let n = match r.read(space) {
+        let n = match read_into(r, &mut next, self.seg) {
             Ok(0) => {
                 self.spare.push(next);
                 return Ok(0);
@@ -358,7 +374,9 @@ impl<W: Write> Encryptor<W> {
             }
         };
         if let PlainHashing::Stream(h) = &mut self.plain {
-            h.update(&space[..n]);
+            next.for_each_plain(self.seg, 0, n, |p| {
+                h.update(p);
+            });
         }
         next.filled = n;
         let full = std::mem::replace(&mut self.cur, next);
@@ -423,6 +441,17 @@ impl<W: Write> Encryptor<W> {
     pub fn finish(self) -> Result<Summary> {
         self.finish_into_inner().map(|(s, _)| s)
     }
+}
+
+/// Slots one vectored read may fill (bounds the slice list with small segments; the
+/// kernel takes at most 1024).
+const MAX_READ_SLICES: usize = 64;
+
+/// One (vectored) read from `r` into the free segment places of `b`; `b.filled` is left
+/// to the caller. Returns the bytes read.
+fn read_into(r: &mut impl Read, b: &mut Batch, seg: usize) -> io::Result<usize> {
+    let mut spaces = b.spaces(seg, MAX_READ_SLICES);
+    r.read_vectored(&mut spaces)
 }
 
 fn internal() -> Error {

@@ -1,13 +1,14 @@
 //! The hashes in a `Summary` are plain BLAKE3 of the plaintext and of the pack, whichever
 //! path computed them: per-segment subtree hashes merged in order (segment sizes that are
 //! powers of two of at least 1 KiB), one sequential hasher (other sizes), inline or on
-//! worker threads, through `Write` or through `encrypt_stream` reading into the batches.
+//! worker threads, through `Write`, through `encrypt_stream` reading into the batches (with
+//! plain and vectored reads) or through `encrypt_file` (workers writing in place).
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers outside #[test] functions may unwrap"
 )]
 
-use std::io::{Read, Write};
+use std::io::{IoSliceMut, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::AtomicBool;
 
 use cryptpack::{
@@ -57,6 +58,62 @@ impl Read for Uneven<'_> {
         self.data = &self.data[n..];
         Ok(n)
     }
+
+    /// Fills several buffers per call (up to `step` bytes in all, sometimes one byte), as
+    /// `readv` does, stopping part way through a buffer.
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> std::io::Result<usize> {
+        self.calls += 1;
+        let mut limit = if self.calls.is_multiple_of(3) {
+            1
+        } else {
+            self.step
+        };
+        let mut total = 0;
+        for buf in bufs {
+            let n = buf.len().min(limit).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            total += n;
+            limit -= n;
+            if limit == 0 || n < buf.len() {
+                break;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Seals `plain` with `encrypt_file`, between real files, the pack written after a few
+/// bytes already in the output file: returns the summary and the pack, after checking
+/// that the output's offset ends right after the pack.
+fn seal_file(plain: &[u8], k: &Key, o: &EncryptOptions) -> Result<(Summary, Vec<u8>), String> {
+    const BEFORE: &[u8] = b"before";
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let mut input = tempfile::tempfile().map_err(|x| e(&x))?;
+    input.write_all(plain).map_err(|x| e(&x))?;
+    input.seek(SeekFrom::Start(0)).map_err(|x| e(&x))?;
+    let mut output = tempfile::tempfile().map_err(|x| e(&x))?;
+    output.write_all(BEFORE).map_err(|x| e(&x))?;
+    let s = cryptpack::encrypt_file(
+        &input,
+        &output,
+        Secret::Key(k),
+        o,
+        &Silent,
+        &AtomicBool::new(false),
+    )
+    .map_err(|x| e(&x))?;
+    let end = output.stream_position().map_err(|x| e(&x))?;
+    if end != BEFORE.len() as u64 + s.ciphertext_len {
+        return Err(format!("encrypt_file left the offset at {end}"));
+    }
+    let mut all = Vec::new();
+    output.seek(SeekFrom::Start(0)).map_err(|x| e(&x))?;
+    output.read_to_end(&mut all).map_err(|x| e(&x))?;
+    if !all.starts_with(BEFORE) {
+        return Err("encrypt_file overwrote what was before its offset".into());
+    }
+    Ok((s, all.split_off(BEFORE.len())))
 }
 
 /// Seals `plain` both ways and checks every figure of the summary against plain BLAKE3
@@ -84,8 +141,13 @@ fn check(plain: &[u8], o: &EncryptOptions, step: usize) -> Result<(), String> {
         &AtomicBool::new(false),
     )
     .map_err(|e| e.to_string())?;
+    let (s3, pack3) = seal_file(plain, &k, o)?;
     let want_plain = *blake3::hash(plain).as_bytes();
-    for (how, s, pack) in [("write", s1, &pack1), ("encrypt_stream", s2, &pack2)] {
+    for (how, s, pack) in [
+        ("write", s1, &pack1),
+        ("encrypt_stream", s2, &pack2),
+        ("encrypt_file", s3, &pack3),
+    ] {
         let segments = plain.len().div_ceil(seg).max(1);
         let expect = |what: &str, ok: bool| {
             if ok {

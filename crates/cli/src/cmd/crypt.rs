@@ -276,9 +276,23 @@ pub fn encrypt(args: &EncryptArgs, ctx: &Context, out: &mut dyn Write) -> anyhow
             Secret::Passphrase(&pass)
         }
     };
-    let (input, len) = open_input(args.input.as_deref())?;
+    // A file is read directly (cryptpack reads several segments per readv; no BufReader).
+    let input_file = match args.input.as_deref().filter(|p| *p != Path::new("-")) {
+        Some(p) => Some(File::open(p).with_context(|| format!("opening {}", p.display()))?),
+        None => None,
+    };
+    let len = input_file
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .map(|m| m.len());
     let progress = progress_for(ctx, len, "encrypt");
     let cancel = AtomicBool::new(false);
+    let input = || -> Box<dyn Read> {
+        match &input_file {
+            Some(f) => Box::new(f),
+            None => Box::new(io::stdin().lock()),
+        }
+    };
     let summary = match args.output.as_deref().filter(|p| *p != Path::new("-")) {
         Some(dest) => {
             let dir = dest
@@ -290,10 +304,25 @@ pub fn encrypt(args: &EncryptArgs, ctx: &Context, out: &mut dyn Write) -> anyhow
                 .suffix(".partial")
                 .tempfile_in(dir)
                 .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-            let mut w = BufWriter::with_capacity(1 << 20, tmp);
-            let summary =
-                cryptpack::encrypt_stream(input, &mut w, secret, &opts, &*progress, &cancel)?;
-            let tmp = w.into_inner().map_err(|e| e.into_error())?;
+            let summary = match &input_file {
+                // File to file: the sealing workers write their batches in place.
+                Some(f) => {
+                    cryptpack::encrypt_file(f, tmp.as_file(), secret, &opts, &*progress, &cancel)?
+                }
+                None => {
+                    let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+                    let summary = cryptpack::encrypt_stream(
+                        input(),
+                        &mut w,
+                        secret,
+                        &opts,
+                        &*progress,
+                        &cancel,
+                    )?;
+                    w.flush()?;
+                    summary
+                }
+            };
             tmp.as_file().sync_all()?;
             tmp.persist(dest)
                 .map_err(|e| e.error)
@@ -303,7 +332,7 @@ pub fn encrypt(args: &EncryptArgs, ctx: &Context, out: &mut dyn Write) -> anyhow
         None => {
             let stdout = io::stdout().lock();
             let w = BufWriter::with_capacity(1 << 20, stdout);
-            cryptpack::encrypt_stream(input, w, secret, &opts, &*progress, &cancel)?
+            cryptpack::encrypt_stream(input(), w, secret, &opts, &*progress, &cancel)?
         }
     };
     report(ctx, args.output.is_some(), out, "encrypted", &summary)
