@@ -160,6 +160,53 @@ impl<'c> Txn<'c> {
         })
     }
 
+    /// Forgets the recorded content of a version whose bytes can no longer be captured: a
+    /// file read in place at its source that changed or vanished before it was packed.
+    /// The version goes back to "not fetched" (fetched again while it is the latest of
+    /// its file; a newer scan supersedes it otherwise), and its content row is removed
+    /// when nothing else refers to it. Refused with [`Error::ContentMismatch`] when the
+    /// content is already in a pack (then its bytes are safe and nothing is lost).
+    pub fn forget_fetched(&mut self, version: VersionId) -> Result<()> {
+        let content: Option<Option<i64>> = self
+            .tx
+            .prepare_cached("SELECT content_id FROM version WHERE id = ?1")
+            .and_then(|mut st| st.query_row([version.0], |r| r.get(0)).optional())
+            .map_err(sql("read version"))?;
+        let Some(content) = content else {
+            return Err(Error::NotFound {
+                what: "version",
+                key: version.to_string(),
+            });
+        };
+        let Some(content) = content else {
+            return Ok(());
+        };
+        let packed: bool = self
+            .tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM pack_member WHERE content_id = ?1)")
+            .and_then(|mut st| st.query_row([content], |r| r.get(0)))
+            .map_err(sql("read pack members"))?;
+        if packed {
+            return Err(Error::ContentMismatch {
+                version,
+                detail: "its content is already packed".into(),
+            });
+        }
+        self.tx
+            .prepare_cached("UPDATE version SET content_id = NULL WHERE id = ?1")
+            .and_then(|mut st| st.execute([version.0]))
+            .map_err(sql("forget fetched content"))?;
+        self.tx
+            .prepare_cached(
+                "DELETE FROM content WHERE id = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM version WHERE content_id = ?1) \
+                 AND NOT EXISTS (SELECT 1 FROM pack_member WHERE content_id = ?1)",
+            )
+            .and_then(|mut st| st.execute([content]))
+            .map_err(sql("remove unreferenced content"))?;
+        Ok(())
+    }
+
     /// After a complete scan of `source` that started at `scan_started`: marks every
     /// latest version not seen since then as deleted at `now`. Returns how many.
     pub fn mark_unseen_deleted(

@@ -1,5 +1,7 @@
 //! The pipelined `run` against the virtual library, running the built binary: the staging
-//! bound holds, and SIGKILL at seeded random points loses nothing and duplicates nothing.
+//! bound holds (sources copied into staging), a source read in place never touches
+//! staging, files changed between get and pack are read again, and SIGKILL at seeded
+//! random points loses nothing and duplicates nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
 
 mod common;
@@ -18,8 +20,9 @@ struct Setup {
 }
 
 /// A source of `small` files of 256 KiB, one 3 MiB file and a duplicate of a small one, in
-/// a workspace whose `run.staging_limit` is `limit`.
-fn setup(small: usize, limit: &str) -> Setup {
+/// a workspace whose `run.staging_limit` is `limit`; with `in_place` false the source is
+/// copied into staging (`read_in_place = false`).
+fn setup(small: usize, limit: &str, in_place: bool) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let src = root.join("src");
@@ -58,6 +61,11 @@ fn setup(small: usize, limit: &str) -> Setup {
         &format!("staging_limit = \"{limit}\""),
     );
     assert!(text.contains(limit), "{text}");
+    assert!(text.contains("read_in_place = true"), "{text}");
+    let text = text.replace(
+        "read_in_place = true",
+        &format!("read_in_place = {in_place}"),
+    );
     std::fs::write(&cfg, text).unwrap();
     Setup {
         _tmp: tmp,
@@ -119,7 +127,7 @@ fn staging_stays_under_its_limit_while_get_pack_and_write_overlap() {
     // 10 MiB to fetch through a 1 MiB staging limit: get can only finish if pack empties
     // staging while it runs. Staging is watched from outside: it never holds more than the
     // limit, except one file larger than the limit, alone (big.bin, 3 MiB).
-    let s = setup(36, "1MiB");
+    let s = setup(36, "1MiB", false);
     let staging = s.ws.join("staging");
     let done = AtomicBool::new(false);
     let peak = AtomicU64::new(0);
@@ -165,6 +173,71 @@ fn staging_stays_under_its_limit_while_get_pack_and_write_overlap() {
     );
 }
 
+#[test]
+fn a_source_read_in_place_never_touches_staging() {
+    // The same tree read in place: hashed by get, read again by pack; staging stays empty
+    // for the whole run (watched from outside) and nothing of the source is removed.
+    let s = setup(12, "1MiB", true);
+    let staging = s.ws.join("staging");
+    let done = AtomicBool::new(false);
+    let peak = AtomicU64::new(0);
+    let out = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(dir_bytes(&staging), Ordering::Relaxed);
+                std::thread::yield_now();
+            }
+        });
+        let out = tb(&s.ws, &["--json", "run"]);
+        done.store(true, Ordering::Relaxed);
+        out
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["get"]["fetched"], 15, "{r}");
+    assert_eq!(r["pack"]["packs"], 14, "{r}");
+    assert_eq!(peak.load(Ordering::Relaxed), 0, "staging was used");
+    assert_eq!(walk(&s.src).len(), 15);
+    check_complete(&s);
+}
+
+#[test]
+fn files_changed_between_get_and_pack_are_read_again() {
+    let s = setup(4, "1GiB", true);
+    let out = ok(&s.ws, &["get"]);
+    assert!(out.contains("fetched 7 file(s)"), "{out}");
+    // After get hashed them: one file rewritten with other bytes of the same size (the
+    // mtime may even stay within the same second), one grown, one removed. (Not f000:
+    // copy-of-f000.bin has its content, which is then packed from the copy.)
+    let f3 = s.src.join("many/f003.bin");
+    std::fs::write(&f3, noise("f3 again", 256 << 10)).unwrap();
+    std::fs::write(s.src.join("many/f001.bin"), noise("f1 longer", 300 << 10)).unwrap();
+    std::fs::remove_file(s.src.join("many/f002.bin")).unwrap();
+    let out = ok(&s.ws, &["pack"]);
+    assert!(
+        out.contains("many/f003.bin: content changed since get"),
+        "{out}"
+    );
+    assert!(
+        out.contains("many/f001.bin: size changed since get"),
+        "{out}"
+    );
+    assert!(out.contains("many/f002.bin: vanished since get"), "{out}");
+    ok(&s.ws, &["catalog", "check"]);
+    // The next get reads the two changed files again and marks the removed one deleted.
+    let out = ok(&s.ws, &["get"]);
+    assert!(out.contains("fetched 2 file(s)"), "{out}");
+    assert!(out.contains("1 deleted"), "{out}");
+    let out = ok(&s.ws, &["pack"]);
+    assert!(!out.contains("warning"), "{out}");
+    ok(&s.ws, &["write"]);
+    check_complete(&s);
+}
+
 /// xorshift64*: the kill points, reproducible from the seed printed by the test.
 struct Rng(u64);
 
@@ -185,7 +258,7 @@ fn pipelined_run_killed_at_random_points_loses_nothing() {
         .unwrap_or(0x5EED_7A9E_u64);
     println!("kill seed {seed} (set TAPEBACKUP_KILL_SEED to repeat)");
     let mut rng = Rng(seed | 1);
-    let s = setup(24, "2MiB");
+    let s = setup(24, "2MiB", true);
     let mut finished = 0;
     for round in 0..8 {
         // Between a few ms (get) and the better part of a run (pack, write, snapshot).

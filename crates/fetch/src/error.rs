@@ -141,6 +141,15 @@ pub enum Error {
         /// The last transfer error, if any.
         detail: String,
     },
+    /// A local file kept changing while it was read in place (size or mtime differed
+    /// before and after each attempt): no consistent content could be read.
+    #[error("{} kept changing while it was read ({attempts} attempts)", path.display())]
+    ChangedWhileReading {
+        /// The file.
+        path: PathBuf,
+        /// How many times it was read.
+        attempts: u32,
+    },
     /// A local file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {

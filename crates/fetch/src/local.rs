@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::entry::{Entry, Mtime, is_safe_relative_path};
+use crate::entry::{ContentHash, Entry, Mtime, is_safe_relative_path};
 use crate::error::Error;
 use crate::land::{LandError, land_stream};
 use crate::source::{Listing, Sink, Source, Transfer, TransferStats};
@@ -19,6 +19,25 @@ pub struct LocalSource {
     root: PathBuf,
 }
 
+/// A local file read where it lies ([`LocalSource::hash_in_place`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InPlace {
+    /// The file (the source root joined with the entry's path).
+    pub path: PathBuf,
+    /// Its size as read.
+    pub size: u64,
+    /// Its mtime as read.
+    pub mtime: Mtime,
+    /// BLAKE3 of what was read.
+    pub hash: ContentHash,
+    /// True when size or mtime differ from the listing: the file changed in between;
+    /// record what was read.
+    pub changed_since_listing: bool,
+}
+
+/// How often [`LocalSource::hash_in_place`] reads a file that changes under it.
+const IN_PLACE_ATTEMPTS: u32 = 3;
+
 impl LocalSource {
     /// A source for the tree under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -28,6 +47,74 @@ impl LocalSource {
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Hashes the file of `entry` where it lies, without copying it anywhere: for callers
+    /// that read it again later and check it against this hash then (a local source needs
+    /// no staging copy).
+    ///
+    /// The file is opened without following a symlink in its last component and must be a
+    /// regular file. Size and mtime are taken from the open file before and after the
+    /// read; when they differ (the file was written meanwhile) it is read again, up to
+    /// three times, then [`Error::ChangedWhileReading`]. A file that vanished or cannot be
+    /// read gives [`Error::Io`].
+    pub fn hash_in_place(&self, entry: &Entry, cancel: &AtomicBool) -> Result<InPlace, Error> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.root.join(entry.path_os());
+        let stamp = |f: &File| -> Result<(u64, Mtime), Error> {
+            let m = f.metadata().map_err(|e| Error::io("stat", &path, e))?;
+            if !m.is_file() {
+                return Err(Error::io(
+                    "read",
+                    &path,
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+                ));
+            }
+            let mtime = m
+                .modified()
+                .map(Mtime::from_system_time)
+                .unwrap_or_default();
+            Ok((m.len(), mtime))
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        for _ in 0..IN_PLACE_ATTEMPTS {
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+                .open(&path)
+                .map_err(|e| Error::io("open", &path, e))?;
+            let before = stamp(&f)?;
+            let mut hasher = blake3::Hasher::new();
+            let mut read = 0u64;
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+                let n = match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io("read", &path, e)),
+                };
+                hasher.update(&buf[..n]);
+                read += n as u64;
+            }
+            let after = stamp(&f)?;
+            if before == after && read == after.0 {
+                return Ok(InPlace {
+                    changed_since_listing: after.0 != entry.size || after.1 != entry.mtime,
+                    path,
+                    size: read,
+                    mtime: after.1,
+                    hash: ContentHash(*hasher.finalize().as_bytes()),
+                });
+            }
+        }
+        Err(Error::ChangedWhileReading {
+            path,
+            attempts: IN_PLACE_ATTEMPTS,
+        })
     }
 }
 

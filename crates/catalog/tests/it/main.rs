@@ -3,6 +3,7 @@
 mod api;
 mod batch;
 mod crash;
+mod forget;
 mod legacy;
 mod model;
 mod snapshot;

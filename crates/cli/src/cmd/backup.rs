@@ -92,6 +92,9 @@ fn print_pack(r: &workflow::PackReport, out: &mut dyn Write) -> anyhow::Result<(
     for m in &r.missing {
         writeln!(out, "warning: {m}: plaintext not staged")?;
     }
+    for c in &r.changed {
+        writeln!(out, "warning: {c}: not packed; the next get reads it again")?;
+    }
     Ok(())
 }
 

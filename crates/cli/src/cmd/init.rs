@@ -83,6 +83,7 @@ pub fn run(args: &InitArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Resul
             known_hosts: None,
             transfer: Default::default(),
             parallel: 2,
+            read_in_place: true,
         });
     }
     let config = config::init(&args.dir, &options)?;

@@ -285,13 +285,30 @@ pub struct SourceConfig {
     /// without rsync or a shell).
     #[serde(default)]
     pub transfer: Transfer,
-    /// Parallel transfer batches for a remote source.
+    /// Parallel transfer batches for a remote source (parallel readers for a local one).
     #[serde(default = "default_parallel")]
     pub parallel: usize,
+    /// Local sources: read files where they lie (`get` hashes them, `pack` reads them
+    /// again and packs them only if they still have that hash) instead of copying them
+    /// into staging first. `false`: copy them (a snapshot later changes cannot touch, at
+    /// the cost of writing every byte once more). Remote sources are always staged.
+    #[serde(default = "default_read_in_place")]
+    pub read_in_place: bool,
 }
 
 fn default_parallel() -> usize {
     2
+}
+
+fn default_read_in_place() -> bool {
+    true
+}
+
+impl SourceConfig {
+    /// The local directory whose files are read in place, when this source is one.
+    pub fn in_place_root(&self) -> Option<&Path> {
+        (self.host.is_none() && self.read_in_place).then_some(self.path.as_path())
+    }
 }
 
 /// How files of a remote source are transferred.

@@ -1,13 +1,18 @@
 //! `get`: list each configured source, record new and changed files as versions, fetch
-//! their content into staging and record its hash.
+//! their content into staging (or, for a local source read in place, hash it where it
+//! lies) and record its hash.
 //!
 //! Staging is content-addressed: a fetched file lands in `staging/incoming/<source>/` and is
 //! renamed to `staging/content/<blake3 hex>` *before* its hash is recorded, so a version
-//! with a recorded content always has its plaintext staged until it is packed. Killed at
-//! any point, the next `get` fetches again whatever was not recorded. Landed files are
-//! staged and recorded in groups (up to 512 files): each file is fsynced and renamed, the
-//! content directory is fsynced once, then the group's hashes are recorded in one
-//! transaction.
+//! with a recorded content has its plaintext staged until it is packed. Landed files are
+//! staged and recorded in groups (up to 512 files): renamed, made durable with one
+//! `syncfs`, then the group's hashes are recorded in one transaction.
+//!
+//! A local source with `read_in_place` (the default) is not copied: its files are hashed
+//! where they lie ([`fetch::LocalSource::hash_in_place`], on `parallel` threads) and `pack`
+//! reads them again, packing a file only if it still has the recorded hash (see
+//! [`super::pack`]). Killed at any point, the next `get` fetches again whatever was not
+//! recorded.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -345,47 +350,82 @@ fn fetch_chunk(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> anyhow::Result<u64> {
-    let plan = fetch::Plan::all(chunk);
     // Opened before the files land, so a writeback error of any of them is reported.
     let durable = super::FsSync::open(content)?;
-    let fetched = fetch::Fetcher::new(source, incoming)
-        .parallel(src.parallel.max(1))
-        .fetch(&plan, &fetch::NoProgress, cancel);
-    for (file, err) in fetched.failed() {
-        report
-            .failed
-            .push(format!("{}/{}: {err}", src.name, file.entry.display_path()));
+    let arrived = match src.in_place_root() {
+        Some(root) => hash_in_place(root, chunk, src.parallel, cancel),
+        None => {
+            let plan = fetch::Plan::all(chunk);
+            let fetched = fetch::Fetcher::new(source, incoming)
+                .parallel(src.parallel.max(1))
+                .fetch(&plan, &fetch::NoProgress, cancel);
+            let arrived = fetched
+                .files
+                .iter()
+                .map(|f| match &f.outcome {
+                    Ok(l) => Ok(Arrived {
+                        entry: f.entry.clone(),
+                        staged: Some(l.staged_path.clone()),
+                        size: l.size,
+                        mtime: l.mtime,
+                        hash: l.hash.0,
+                        changed_since_listing: l.changed_since_listing,
+                    }),
+                    Err(e) => Err((f.entry.clone(), e.to_string())),
+                })
+                .collect();
+            Chunk {
+                arrived,
+                stopped: fetched.stopped,
+            }
+        }
+    };
+    let mut landed = Vec::new();
+    for a in &arrived.arrived {
+        match a {
+            Ok(a) => {
+                let path = String::from_utf8_lossy(&a.entry.path).into_owned();
+                if let Some(v) = wanted.get(&path) {
+                    landed.push((a, path, v));
+                }
+            }
+            Err((entry, err)) => {
+                report
+                    .failed
+                    .push(format!("{}/{}: {err}", src.name, entry.display_path()))
+            }
+        }
     }
     // Stage, then record, in groups: every landed file of a group is renamed to its content
     // name, one `syncfs` makes the group's data and names durable, and only then are the
     // group's hashes recorded in one transaction (recorded only after staged durably, as
     // file by file, with one filesystem sync and one commit per group instead of per file).
-    let landed: Vec<_> = fetched
-        .landed()
-        .filter_map(|(file, landed)| {
-            let path = String::from_utf8_lossy(&file.entry.path).into_owned();
-            wanted.get(&path).map(|v| (file, landed, path, v))
-        })
-        .collect();
+    // Files read in place were only hashed: nothing to stage.
     let mut staged = 0u64;
     for group in landed.chunks(STAGE_GROUP_FILES) {
         let mut hashes = Vec::with_capacity(group.len());
-        for (_, landed, _, _) in group {
-            let hash = digest(&landed.hash.0)?;
-            stage(&landed.staged_path, &content.join(hash.to_hex()))?;
+        let mut any_staged = false;
+        for (landed, _, _) in group {
+            let hash = digest(&landed.hash)?;
+            if let Some(from) = &landed.staged {
+                stage(from, &content.join(hash.to_hex()))?;
+                any_staged = true;
+            }
             hashes.push(hash);
         }
-        durable.sync()?;
+        if any_staged {
+            durable.sync()?;
+        }
         let now = Timestamp::now();
         cat.write(|tx| {
-            for ((file, landed, path, v), hash) in group.iter().zip(&hashes) {
+            for ((landed, path, v), hash) in group.iter().zip(&hashes) {
                 let version = if landed.changed_since_listing || v.size != Some(landed.size) {
                     // The file changed while it was fetched: record what landed.
                     let rescan = ScannedFile {
                         path: path.clone(),
                         size: landed.size,
                         mtime: Timestamp::from_unix_seconds(landed.mtime.secs),
-                        mode: file.entry.mode,
+                        mode: landed.entry.mode,
                         hash: None,
                     };
                     tx.record_scan(sid, &rescan, now)?.version
@@ -397,24 +437,97 @@ fn fetch_chunk(
             Ok::<_, catalog::Error>(())
         })
         .with_context(|| {
-            let first = group.first().map_or("", |g| g.2.as_str());
+            let first = group.first().map_or("", |g| g.1.as_str());
             format!(
                 "recording {} file(s) of {} from {first}",
                 group.len(),
                 src.name
             )
         })?;
-        for (_, landed, _, _) in group {
+        for (landed, _, _) in group {
             report.fetched += 1;
             report.bytes += landed.size;
             staged += landed.size;
             progress.advance(landed.size);
         }
     }
-    if let Some(stop) = fetched.stopped {
+    if let Some(stop) = arrived.stopped {
         return Err(stop.into());
     }
     Ok(staged)
+}
+
+/// A file of a chunk that arrived: copied into staging, or hashed where it lies.
+struct Arrived {
+    entry: fetch::Entry,
+    /// Where it landed in staging; `None` when read in place.
+    staged: Option<PathBuf>,
+    size: u64,
+    mtime: fetch::Mtime,
+    hash: [u8; 32],
+    changed_since_listing: bool,
+}
+
+/// What became of a chunk's files (failures with their entry), and the error that stopped
+/// the chunk early, if any.
+struct Chunk {
+    arrived: Vec<Result<Arrived, (fetch::Entry, String)>>,
+    stopped: Option<fetch::Error>,
+}
+
+/// Hashes a chunk of a local source's files where they lie, on `parallel` threads (see
+/// [`fetch::LocalSource::hash_in_place`]). A file that vanished or keeps changing fails
+/// alone; cancellation stops the chunk.
+fn hash_in_place(
+    root: &Path,
+    chunk: &[fetch::Entry],
+    parallel: usize,
+    cancel: &AtomicBool,
+) -> Chunk {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let source = fetch::LocalSource::new(root);
+    let next = AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<fetch::InPlace, fetch::Error>>>> =
+        chunk.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..parallel.clamp(1, chunk.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(entry) = chunk.get(i) else { break };
+                    let r = source.hash_in_place(entry, cancel);
+                    let stop = matches!(r, Err(fetch::Error::Cancelled));
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(r);
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mut out = Chunk {
+        arrived: Vec::with_capacity(chunk.len()),
+        stopped: None,
+    };
+    for (entry, slot) in chunk.iter().zip(results) {
+        match slot.into_inner().ok().flatten() {
+            Some(Ok(p)) => out.arrived.push(Ok(Arrived {
+                entry: entry.clone(),
+                staged: None,
+                size: p.size,
+                mtime: p.mtime,
+                hash: p.hash.0,
+                changed_since_listing: p.changed_since_listing,
+            })),
+            Some(Err(fetch::Error::Cancelled)) | None => {
+                out.stopped.get_or_insert(fetch::Error::Cancelled);
+            }
+            Some(Err(e)) => out.arrived.push(Err((entry.clone(), e.to_string()))),
+        }
+    }
+    out
 }
 
 /// Most landed files staged and recorded together (one filesystem sync, one transaction).

@@ -1,4 +1,7 @@
-//! `pack`: encrypt each staged content that is in no pack yet into its own pack.
+//! `pack`: encrypt each fetched content that is in no pack yet into its own pack, from its
+//! staged plaintext or, for a local source read in place, from the source file (packed
+//! only if the bytes read have the hash `get` recorded; otherwise the fetch is forgotten in
+//! the group's transaction and the next `get` reads the file again).
 //!
 //! Order of durability, per content: encrypt to `packs/.pending-<content hex>` → sync →
 //! record the pack in one catalog transaction (the catalog generates the name) → rename to
@@ -13,8 +16,9 @@
 //! the syncs and the commit ([`super::FsSync`]: one journal commit instead of an `fsync`
 //! per file).
 
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
@@ -39,6 +43,9 @@ pub struct PackReport {
     pub repaired: u64,
     /// Contents waiting to be packed whose plaintext is not staged (fetch them again).
     pub missing: Vec<String>,
+    /// Files read in place that changed or vanished since `get` hashed them (path:
+    /// reason): not packed; the next `get` reads them again.
+    pub changed: Vec<String>,
 }
 
 fn pending_path(config: &Config, content_hex: &str) -> PathBuf {
@@ -100,14 +107,17 @@ pub fn pack(
     }
     let job = cat.write(|tx| tx.start_job(JobKind::Pack, Timestamp::now()))?;
     let result = (|| {
-        let (groups, missing) = pack_groups(config, &todo);
+        let in_place = in_place_roots(config, cat)?;
+        let (groups, missing) = pack_groups(config, &in_place, &todo);
         report.missing = missing.into_iter().map(|v| v.path.clone()).collect();
         for group in &groups {
-            for (_, plain, cipher) in pack_many(config, cat, key, group, progress, cancel)? {
+            let packed = pack_many(config, cat, key, group, progress, cancel)?;
+            for (_, plain, cipher) in packed.packs {
                 report.packs += 1;
                 report.plain_bytes += plain;
                 report.pack_bytes += cipher;
             }
+            report.changed.extend(packed.changed);
         }
         anyhow::Ok(())
     })();
@@ -129,14 +139,39 @@ pub(super) const PACK_GROUP_FILES: usize = 64;
 /// …or this many plaintext bytes, whichever comes first (a larger file is packed alone).
 pub(super) const PACK_GROUP_BYTES: u64 = 32 << 20;
 
-/// One content to pack: its version, its hash and its staged plaintext.
-pub(super) type PackItem<'a> = (&'a catalog::VersionInfo, &'a catalog::Digest, PathBuf);
+/// One content to pack: its version, its hash and where its plaintext is.
+pub(super) struct PackItem<'a> {
+    version: &'a catalog::VersionInfo,
+    hash: &'a catalog::Digest,
+    /// The staged plaintext, or the file itself when its source is read in place.
+    plain: PathBuf,
+    /// `plain` is the source's file (never deleted; packed only if it still has `hash`).
+    in_place: bool,
+}
 
-/// Splits `todo` into groups for [`pack_many`]: staged contents only (the others are
-/// returned apart, as missing), at most [`PACK_GROUP_FILES`] files or
+/// The sources whose files are read in place ([`super::config::SourceConfig::in_place_root`]),
+/// by catalog id.
+pub(super) fn in_place_roots(
+    config: &Config,
+    cat: &Catalog,
+) -> anyhow::Result<HashMap<catalog::SourceId, PathBuf>> {
+    let mut roots = HashMap::new();
+    for src in &config.file.sources {
+        if let Some(root) = src.in_place_root()
+            && let Some(s) = cat.read().source_by_name(&src.name)?
+        {
+            roots.insert(s.id, root.to_path_buf());
+        }
+    }
+    Ok(roots)
+}
+
+/// Splits `todo` into groups for [`pack_many`]: contents staged or readable in place
+/// (the others are returned apart, as missing), at most [`PACK_GROUP_FILES`] files or
 /// [`PACK_GROUP_BYTES`] plaintext bytes per group, and never one content twice in a group.
 pub(super) fn pack_groups<'a>(
     config: &Config,
+    in_place: &HashMap<catalog::SourceId, PathBuf>,
     todo: &'a [catalog::VersionInfo],
 ) -> (Vec<Vec<PackItem<'a>>>, Vec<&'a catalog::VersionInfo>) {
     let mut groups: Vec<Vec<PackItem<'a>>> = Vec::new();
@@ -146,21 +181,30 @@ pub(super) fn pack_groups<'a>(
     for v in todo {
         let Some(hash) = &v.hash else { continue };
         let staged = staged_content(config, hash);
-        if !staged.exists() {
+        let (plain, in_place) = if staged.exists() {
+            (staged, false)
+        } else if let Some(root) = in_place.get(&v.source) {
+            (root.join(&v.path), true)
+        } else {
             missing.push(v);
             continue;
-        }
+        };
         let size = v.size.unwrap_or(0);
         if !cur.is_empty()
             && (cur.len() >= PACK_GROUP_FILES
                 || bytes.saturating_add(size) > PACK_GROUP_BYTES
-                || cur.iter().any(|(_, h, _)| *h == hash))
+                || cur.iter().any(|i| i.hash == hash))
         {
             groups.push(std::mem::take(&mut cur));
             bytes = 0;
         }
         bytes = bytes.saturating_add(size);
-        cur.push((v, hash, staged));
+        cur.push(PackItem {
+            version: v,
+            hash,
+            plain,
+            in_place,
+        });
     }
     if !cur.is_empty() {
         groups.push(cur);
@@ -168,12 +212,25 @@ pub(super) fn pack_groups<'a>(
     (groups, missing)
 }
 
-/// Packs several staged contents (distinct hashes), each into its own pack, with the
-/// same order of durability per content as one at a time: every pending pack is written,
-/// one filesystem sync makes them durable, then all are recorded in one transaction,
-/// renamed to their generated names (one more sync for all), and only then is their
-/// plaintext deleted.
-/// Returns per content the recorded pack, the plaintext and the pack bytes.
+/// What [`pack_many`] did with a group.
+#[derive(Debug, Default)]
+pub(super) struct Packed {
+    /// Per content packed: the recorded pack, the plaintext and the pack bytes.
+    pub packs: Vec<(catalog::PackInfo, u64, u64)>,
+    /// Files read in place that changed or vanished since `get` hashed them: their fetch
+    /// was forgotten (the next `get` reads them again). Path and reason.
+    pub changed: Vec<String>,
+    /// Plaintext bytes of those.
+    pub changed_bytes: u64,
+}
+
+/// Packs several contents (distinct hashes), each into its own pack, with the same order
+/// of durability per content as one at a time: every pending pack is written, one
+/// filesystem sync makes them durable, then all are recorded in one transaction, renamed
+/// to their generated names (one more sync for all), and only then is staged plaintext
+/// deleted. A file read in place whose bytes no longer have the recorded hash (or that
+/// vanished) is not packed: in the same transaction its fetch is forgotten
+/// ([`catalog::Txn::forget_fetched`]), so the next `get` reads it again.
 pub(super) fn pack_many(
     config: &Config,
     cat: &mut Catalog,
@@ -181,18 +238,20 @@ pub(super) fn pack_many(
     items: &[PackItem<'_>],
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> anyhow::Result<Vec<(catalog::PackInfo, u64, u64)>> {
+) -> anyhow::Result<Packed> {
     // Opened before the pending packs are written, so their writeback errors are reported.
     let durable = FsSync::open(&config.file.packs)?;
     let mut sealed = Vec::with_capacity(items.len());
-    for (v, hash, staged) in items {
-        let r = seal(config, key, v, hash, staged, progress, cancel)
-            .with_context(|| format!("packing {}", v.path));
+    let mut changed = Vec::new();
+    for item in items {
+        let r = seal(config, key, item, progress, cancel)
+            .with_context(|| format!("packing {}", item.version.path));
         match r {
-            Ok(s) => sealed.push(s),
+            Ok(Sealed::Pack(pack, pending)) => sealed.push((pack, pending, item)),
+            Ok(Sealed::Changed(why)) => changed.push((item, why)),
             Err(e) => {
                 // Nothing of this group is recorded: drop its pending files.
-                for (_, pending) in &sealed {
+                for (_, pending, _) in &sealed {
                     let _ = std::fs::remove_file(pending);
                 }
                 return Err(e);
@@ -200,49 +259,87 @@ pub(super) fn pack_many(
         }
     }
     if let Err(e) = durable.sync() {
-        for (_, pending) in &sealed {
+        for (_, pending, _) in &sealed {
             let _ = std::fs::remove_file(pending);
         }
         return Err(e);
     }
     let infos = cat
         .write(|tx| {
-            let mut infos = Vec::with_capacity(items.len());
-            for (pack, _) in &sealed {
+            let mut infos = Vec::with_capacity(sealed.len());
+            for (pack, _, _) in &sealed {
                 infos.push(tx.record_pack(pack, Timestamp::now())?);
+            }
+            for (item, _) in &changed {
+                tx.forget_fetched(item.version.id)?;
             }
             Ok::<_, catalog::Error>(infos)
         })
         .with_context(|| {
-            let first = items.first().map_or("", |i| i.0.path.as_str());
+            let first = items.first().map_or("", |i| i.version.path.as_str());
             format!("recording {} pack(s) from {first}", items.len())
         })?;
-    for (info, (_, pending)) in infos.iter().zip(&sealed) {
+    for (info, (_, pending, _)) in infos.iter().zip(&sealed) {
         std::fs::rename(pending, pack_path(config, &info.name))?;
     }
     durable.sync()?;
-    let mut out = Vec::with_capacity(items.len());
-    for ((info, (pack, _)), (_, _, staged)) in infos.into_iter().zip(&sealed).zip(items) {
-        std::fs::remove_file(staged)?;
-        out.push((info, pack.plain_size, pack.cipher_size));
+    let mut out = Packed::default();
+    for (info, (pack, _, item)) in infos.into_iter().zip(&sealed) {
+        if !item.in_place {
+            std::fs::remove_file(&item.plain)?;
+        }
+        out.packs.push((info, pack.plain_size, pack.cipher_size));
+    }
+    for (item, why) in changed {
+        out.changed_bytes += item.version.size.unwrap_or(0);
+        out.changed.push(format!("{}: {why}", item.version.path));
     }
     Ok(out)
 }
 
-/// Encrypts one staged content to its pending file (the caller syncs it); returns the
-/// pack to record and the pending path.
+/// What [`seal`] made of one content.
+enum Sealed {
+    /// The pack to record and its pending file.
+    Pack(NewPack, PathBuf),
+    /// A file read in place no longer has the recorded content (why).
+    Changed(String),
+}
+
+/// Encrypts one content to its pending file (the caller syncs it).
 fn seal(
     config: &Config,
     key: &Unlocked,
-    v: &catalog::VersionInfo,
-    hash: &catalog::Digest,
-    staged: &Path,
+    item: &PackItem<'_>,
     progress: &dyn Progress,
     cancel: &AtomicBool,
-) -> anyhow::Result<(NewPack, PathBuf)> {
+) -> anyhow::Result<Sealed> {
+    let (v, hash) = (item.version, item.hash);
     let pending = pending_path(config, &hash.to_hex());
     progress.item(&v.path, v.size);
-    let input = std::fs::File::open(staged)?;
+    let input = if item.in_place {
+        use std::os::unix::fs::OpenOptionsExt;
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&item.plain);
+        let f = match opened {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Sealed::Changed("vanished since get".into()));
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("opening {}", item.plain.display()))
+                );
+            }
+        };
+        if f.metadata()?.len() != v.size.unwrap_or(0) {
+            return Ok(Sealed::Changed("size changed since get".into()));
+        }
+        f
+    } else {
+        std::fs::File::open(&item.plain)?
+    };
     let out = std::fs::File::create(&pending)?;
     let mut w = BufWriter::with_capacity(1 << 20, out);
     let summary = cryptpack::encrypt_stream(
@@ -258,9 +355,12 @@ fn seal(
     let plain_hash = digest(&summary.plaintext_hash.0)?;
     if &plain_hash != hash {
         let _ = std::fs::remove_file(&pending);
+        if item.in_place {
+            return Ok(Sealed::Changed("content changed since get".into()));
+        }
         anyhow::bail!(
             "staged plaintext {} does not match its recorded hash (staging was modified)",
-            staged.display()
+            item.plain.display()
         );
     }
     let pack = NewPack {
@@ -279,7 +379,7 @@ fn seal(
             length: summary.plaintext_len,
         }],
     };
-    Ok((pack, pending))
+    Ok(Sealed::Pack(pack, pending))
 }
 
 /// Removes staged contents no longer needed (already packed: e.g. a duplicate of a

@@ -40,7 +40,9 @@ use catalog::{Catalog, JobKind, JobProgress, PackInfo, Timestamp};
 
 use super::config::Unlocked;
 use super::get::{GetOptions, GetReport, Pace, content_dir, get_paced};
-use super::pack::{PackReport, clean_staging, pack_groups, pack_many, repair_pending};
+use super::pack::{
+    PackReport, clean_staging, in_place_roots, pack_groups, pack_many, repair_pending,
+};
 use super::tape::{CatalogFeed, PackFeed, WriteReport, write_from};
 use super::{Config, Progress, no_cancel, open_catalog};
 
@@ -402,7 +404,9 @@ fn pack_loop(
             };
             let todo = cat.read().versions_to_pack(u64::MAX >> 1)?;
             let mut packed_any = false;
-            let (groups, absent) = pack_groups(config, &todo);
+            // Looked up each time: get adds a new source to the catalog while this runs.
+            let in_place = in_place_roots(config, cat)?;
+            let (groups, absent) = pack_groups(config, &in_place, &todo);
             for v in absent {
                 if missing.insert(v.id) {
                     report.missing.push(v.path.clone());
@@ -413,9 +417,11 @@ fn pack_loop(
                     job = Some(cat.write(|tx| tx.start_job(JobKind::Pack, Timestamp::now()))?);
                 }
                 let packed = pack_many(config, cat, key, group, progress, &pipe.halt_pack)?;
+                report.changed.extend(packed.changed);
                 {
                     let mut g = pipe.lock()?;
-                    for (info, plain, cipher) in packed {
+                    g.staged = g.staged.saturating_sub(packed.changed_bytes);
+                    for (info, plain, cipher) in packed.packs {
                         report.packs += 1;
                         report.plain_bytes += plain;
                         report.pack_bytes += cipher;

@@ -1,0 +1,71 @@
+//! `Txn::forget_fetched`: a content read in place that could not be captured.
+
+use catalog::{Catalog, Error, VersionId};
+
+use crate::support::{TestResult, fetched, file, h, pack, t};
+
+#[test]
+fn a_forgotten_fetch_is_fetched_again_and_its_content_goes() -> TestResult {
+    let (mut cat, _src, vs) = fetched(&["a", "b"])?;
+    let before = cat.read().summary()?;
+    assert_eq!(cat.read().versions_to_pack(10)?.len(), 2);
+    cat.write(|tx| tx.forget_fetched(vs[0]))?;
+    let fetch: Vec<VersionId> = cat
+        .read()
+        .versions_to_fetch(10)?
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(fetch, vec![vs[0]]);
+    let pack_ids: Vec<VersionId> = cat
+        .read()
+        .versions_to_pack(10)?
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(pack_ids, vec![vs[1]]);
+    assert_eq!(cat.read().summary()?.contents, before.contents - 1);
+    assert_eq!(cat.read().version(vs[0])?.hash, None);
+    // Forgetting again, or a version never fetched, changes nothing.
+    cat.write(|tx| tx.forget_fetched(vs[0]))?;
+    assert_eq!(cat.read().summary()?.contents, before.contents - 1);
+    assert!(cat.check()?.is_ok());
+    Ok(())
+}
+
+#[test]
+fn a_content_shared_with_another_version_stays() -> TestResult {
+    let mut cat = Catalog::open_in_memory()?;
+    let src = cat.write(|tx| tx.add_source("s", "/", t(0)))?;
+    let (a, b) = cat.write(|tx| {
+        let a = tx.record_scan(src, &file("a", 10, 1), t(1))?.version;
+        let b = tx.record_scan(src, &file("b", 10, 1), t(1))?.version;
+        tx.record_fetched(a, &h(7), 10)?;
+        tx.record_fetched(b, &h(7), 10)?;
+        Ok::<_, Error>((a, b))
+    })?;
+    cat.write(|tx| tx.forget_fetched(a))?;
+    assert_eq!(cat.read().summary()?.contents, 1);
+    assert_eq!(cat.read().version(b)?.hash, Some(h(7)));
+    let to_pack: Vec<VersionId> = cat
+        .read()
+        .versions_to_pack(10)?
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(to_pack, vec![b]);
+    assert!(cat.check()?.is_ok());
+    Ok(())
+}
+
+#[test]
+fn a_packed_content_is_never_forgotten() -> TestResult {
+    let (mut cat, _src, vs) = fetched(&["a"])?;
+    cat.write(|tx| pack(tx, &[vs[0]], 1))?;
+    let r: Result<(), Error> = cat.write(|tx| tx.forget_fetched(vs[0]));
+    assert!(matches!(r, Err(Error::ContentMismatch { .. })), "{r:?}");
+    assert!(cat.read().version(vs[0])?.hash.is_some());
+    let r: Result<(), Error> = cat.write(|tx| tx.forget_fetched(VersionId::from_raw(999)));
+    assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
+    Ok(())
+}
