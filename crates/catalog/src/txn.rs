@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::{Error, Result, is_unique_violation, sql};
-use crate::ingest::{self, VolumeCache, check_text, to_i64};
+use crate::ingest::{self, Stmts, VolumeCache, check_text, to_i64};
 use crate::query::Reader;
 use crate::records::{
     Fetched, JobProgress, NewLocation, NewObjectVolume, NewPack, NewTape, NewVerification,
@@ -112,7 +112,7 @@ impl<'c> Txn<'c> {
             source.0,
             "source",
         )?;
-        ingest::scan_one(&self.tx, source, file, now)
+        ingest::scan_one(&mut Stmts::new(&self.tx), source, file, now)
     }
 
     /// Records many files seen by one scan of `source` (the way a listing arrives) in one
@@ -129,9 +129,10 @@ impl<'c> Txn<'c> {
     ) -> Result<Vec<ScanOutcome>> {
         self.batch("record_scans", |c| {
             ingest::exists(c, "SELECT 1 FROM source WHERE id = ?1", source.0, "source")?;
+            let mut s = Stmts::new(c);
             files
                 .iter()
-                .map(|f| ingest::scan_one(c, source, f, now))
+                .map(|f| ingest::scan_one(&mut s, source, f, now))
                 .collect()
         })
     }
@@ -145,7 +146,7 @@ impl<'c> Txn<'c> {
         hash: &Digest,
         size: u64,
     ) -> Result<ContentId> {
-        ingest::fetched_one(&self.tx, version, hash, size)
+        ingest::fetched_one(&mut Stmts::new(&self.tx), version, hash, size)
     }
 
     /// Records the contents of many fetched versions in one call. On an error the
@@ -153,9 +154,10 @@ impl<'c> Txn<'c> {
     /// [`Txn::record_fetched`] for each. Returns the content ids in input order.
     pub fn record_fetches(&mut self, fetched: &[Fetched]) -> Result<Vec<ContentId>> {
         self.batch("record_fetches", |c| {
+            let mut s = Stmts::new(c);
             fetched
                 .iter()
-                .map(|f| ingest::fetched_one(c, f.version, &f.hash, f.size))
+                .map(|f| ingest::fetched_one(&mut s, f.version, &f.hash, f.size))
                 .collect()
         })
     }
@@ -238,7 +240,7 @@ impl<'c> Txn<'c> {
     /// a version whose content is already packed gives [`Error::AlreadyPacked`]; two
     /// members with the same content are one entry.
     pub fn record_pack(&mut self, pack: &NewPack, now: Timestamp) -> Result<PackInfo> {
-        ingest::pack_one(&self.tx, pack, generate_pack_name()?, now)
+        ingest::pack_one(&mut Stmts::new(&self.tx), pack, generate_pack_name()?, now)
     }
 
     /// Records many packs in one call. On an error the transaction is abandoned: nothing of
@@ -247,10 +249,11 @@ impl<'c> Txn<'c> {
     /// random generator. Returns the packs in input order.
     pub fn record_packs(&mut self, packs: &[NewPack], now: Timestamp) -> Result<Vec<PackInfo>> {
         self.batch("record_packs", |c| {
+            let mut s = Stmts::new(c);
             ingest::pack_names(packs.len())?
                 .into_iter()
                 .zip(packs)
-                .map(|(name, p)| ingest::pack_one(c, p, name, now))
+                .map(|(name, p)| ingest::pack_one(&mut s, p, name, now))
                 .collect()
         })
     }
@@ -401,7 +404,7 @@ impl<'c> Txn<'c> {
     /// Refuses retired volumes and positions of the wrong kind (object keys on tapes).
     pub fn record_location(&mut self, loc: &NewLocation, now: Timestamp) -> Result<LocationId> {
         let mut volumes = VolumeCache::default();
-        let id = ingest::location_one(&self.tx, &mut volumes, loc, now)?;
+        let id = ingest::location_one(&mut Stmts::new(&self.tx), &mut volumes, loc, now)?;
         volumes.flush(&self.tx)?;
         Ok(id)
     }
@@ -417,9 +420,10 @@ impl<'c> Txn<'c> {
     ) -> Result<Vec<LocationId>> {
         self.batch("record_locations", |c| {
             let mut volumes = VolumeCache::default();
+            let mut s = Stmts::new(c);
             let ids = locs
                 .iter()
-                .map(|l| ingest::location_one(c, &mut volumes, l, now))
+                .map(|l| ingest::location_one(&mut s, &mut volumes, l, now))
                 .collect::<Result<Vec<_>>>()?;
             volumes.flush(c)?;
             Ok(ids)
