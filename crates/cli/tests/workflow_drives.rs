@@ -81,8 +81,14 @@ fn two_drive_write(raw: bool) {
     }
     drop(cat);
 
-    let v = ok(&ws, &["verify"]);
+    // Verify reads with both drives too.
+    let out = tb(&ws, &["verify"]);
+    let v = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{v}\n{stderr}");
     assert!(v.contains(" 0 failed"), "{v}");
+    assert!(stderr.contains("into drive 0"), "{stderr}");
+    assert!(stderr.contains("into drive 1"), "{stderr}");
     // Restore with both drives: each takes a tape, parts of spanning packs may come from
     // either drive.
     let to = root.join("restored");

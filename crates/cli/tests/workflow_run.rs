@@ -122,12 +122,9 @@ fn check_complete(s: &Setup) {
     }),);
 }
 
-#[test]
-fn staging_stays_under_its_limit_while_get_pack_and_write_overlap() {
-    // 10 MiB to fetch through a 1 MiB staging limit: get can only finish if pack empties
-    // staging while it runs. Staging is watched from outside: it never holds more than the
-    // limit, except one file larger than the limit, alone (big.bin, 3 MiB).
-    let s = setup(36, "1MiB", false);
+/// `run --json` while another thread watches the staging directory: the report and the
+/// most bytes staging held at any moment seen.
+fn run_watching_staging(s: &Setup) -> (serde_json::Value, u64) {
     let staging = s.ws.join("staging");
     let done = AtomicBool::new(false);
     let peak = AtomicU64::new(0);
@@ -147,7 +144,17 @@ fn staging_stays_under_its_limit_while_get_pack_and_write_overlap() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = serde_json::from_slice(&out.stdout).unwrap();
+    (r, peak.load(Ordering::Relaxed))
+}
+
+#[test]
+fn staging_stays_under_its_limit_while_get_pack_and_write_overlap() {
+    // 10 MiB to fetch through a 1 MiB staging limit: get can only finish if pack empties
+    // staging while it runs. Staging is watched from outside: it never holds more than the
+    // limit, except one file larger than the limit, alone (big.bin, 3 MiB).
+    let s = setup(36, "1MiB", false);
+    let (r, seen) = run_watching_staging(&s);
     assert_eq!(r["get"]["fetched"], 39, "{r}");
     // 36 small + big + empty; the copy shares f000's pack.
     assert_eq!(r["pack"]["packs"], 38, "{r}");
@@ -158,7 +165,6 @@ fn staging_stays_under_its_limit_while_get_pack_and_write_overlap() {
     assert!(reported <= largest.max(limit), "{r}");
     // On disk, the copy of f000 fetched after f000 was packed waits too (256 KiB): such
     // contents are only removed at the end of the run.
-    let seen = peak.load(Ordering::Relaxed);
     assert!(
         seen <= largest.max(limit) + (256 << 10),
         "staging held {seen} bytes (limit {limit})"
@@ -178,29 +184,10 @@ fn a_source_read_in_place_never_touches_staging() {
     // The same tree read in place: hashed by get, read again by pack; staging stays empty
     // for the whole run (watched from outside) and nothing of the source is removed.
     let s = setup(12, "1MiB", true);
-    let staging = s.ws.join("staging");
-    let done = AtomicBool::new(false);
-    let peak = AtomicU64::new(0);
-    let out = std::thread::scope(|sc| {
-        sc.spawn(|| {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(dir_bytes(&staging), Ordering::Relaxed);
-                std::thread::yield_now();
-            }
-        });
-        let out = tb(&s.ws, &["--json", "run"]);
-        done.store(true, Ordering::Relaxed);
-        out
-    });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (r, seen) = run_watching_staging(&s);
     assert_eq!(r["get"]["fetched"], 15, "{r}");
     assert_eq!(r["pack"]["packs"], 14, "{r}");
-    assert_eq!(peak.load(Ordering::Relaxed), 0, "staging was used");
+    assert_eq!(seen, 0, "staging was used");
     assert_eq!(walk(&s.src).len(), 15);
     check_complete(&s);
 }
@@ -228,7 +215,10 @@ fn files_changed_between_get_and_pack_are_read_again() {
     );
     assert!(out.contains("many/f002.bin: vanished since get"), "{out}");
     ok(&s.ws, &["catalog", "check"]);
-    // The next get reads the two changed files again and marks the removed one deleted.
+    // The next get reads the two changed files again and marks the removed one deleted
+    // (catalog times are whole seconds: a file counts as unseen when it was last seen
+    // before the second in which the scan started).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = ok(&s.ws, &["get"]);
     assert!(out.contains("fetched 2 file(s)"), "{out}");
     assert!(out.contains("1 deleted"), "{out}");

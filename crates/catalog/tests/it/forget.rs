@@ -4,26 +4,18 @@ use catalog::{Catalog, Error, VersionId};
 
 use crate::support::{TestResult, fetched, file, h, pack, t};
 
+fn ids(versions: Vec<catalog::VersionInfo>) -> Vec<VersionId> {
+    versions.iter().map(|v| v.id).collect()
+}
+
 #[test]
 fn a_forgotten_fetch_is_fetched_again_and_its_content_goes() -> TestResult {
     let (mut cat, _src, vs) = fetched(&["a", "b"])?;
     let before = cat.read().summary()?;
     assert_eq!(cat.read().versions_to_pack(10)?.len(), 2);
     cat.write(|tx| tx.forget_fetched(vs[0]))?;
-    let fetch: Vec<VersionId> = cat
-        .read()
-        .versions_to_fetch(10)?
-        .iter()
-        .map(|v| v.id)
-        .collect();
-    assert_eq!(fetch, vec![vs[0]]);
-    let pack_ids: Vec<VersionId> = cat
-        .read()
-        .versions_to_pack(10)?
-        .iter()
-        .map(|v| v.id)
-        .collect();
-    assert_eq!(pack_ids, vec![vs[1]]);
+    assert_eq!(ids(cat.read().versions_to_fetch(10)?), vec![vs[0]]);
+    assert_eq!(ids(cat.read().versions_to_pack(10)?), vec![vs[1]]);
     assert_eq!(cat.read().summary()?.contents, before.contents - 1);
     assert_eq!(cat.read().version(vs[0])?.hash, None);
     // Forgetting again, or a version never fetched, changes nothing.
@@ -47,13 +39,7 @@ fn a_content_shared_with_another_version_stays() -> TestResult {
     cat.write(|tx| tx.forget_fetched(a))?;
     assert_eq!(cat.read().summary()?.contents, 1);
     assert_eq!(cat.read().version(b)?.hash, Some(h(7)));
-    let to_pack: Vec<VersionId> = cat
-        .read()
-        .versions_to_pack(10)?
-        .iter()
-        .map(|v| v.id)
-        .collect();
-    assert_eq!(to_pack, vec![b]);
+    assert_eq!(ids(cat.read().versions_to_pack(10)?), vec![b]);
     assert!(cat.check()?.is_ok());
     Ok(())
 }

@@ -17,7 +17,6 @@
 //! per file).
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
@@ -341,17 +340,15 @@ fn seal(
         std::fs::File::open(&item.plain)?
     };
     let out = std::fs::File::create(&pending)?;
-    let mut w = BufWriter::with_capacity(1 << 20, out);
-    let summary = cryptpack::encrypt_stream(
-        input,
-        &mut w,
+    let summary = cryptpack::encrypt_file(
+        &input,
+        &out,
         cryptpack::Secret::Key(&key.key),
-        &cryptpack::EncryptOptions::default(),
+        &seal_options(v.size.unwrap_or(0)),
         &Adapt(progress),
         cancel,
     )?;
-    w.flush()?;
-    drop(w.into_inner().map_err(|e| e.into_error())?);
+    drop(out);
     let plain_hash = digest(&summary.plaintext_hash.0)?;
     if &plain_hash != hash {
         let _ = std::fs::remove_file(&pending);
@@ -380,6 +377,27 @@ fn seal(
         }],
     };
     Ok(Sealed::Pack(pack, pending))
+}
+
+/// Encryption options for a content of `size` bytes: the defaults, except that a content
+/// of at most one default segment is sealed on the calling thread in one segment just
+/// large enough for it (a power of two, at least 64 KiB): no worker threads to start and
+/// no megabyte buffers to clear for each of thousands of small files. Any segment size is
+/// valid in the format (FORMAT.md), so readers need nothing special.
+fn seal_options(size: u64) -> cryptpack::EncryptOptions {
+    let default = cryptpack::EncryptOptions::default();
+    if size > u64::from(default.segment_size) {
+        return default;
+    }
+    let segment = size
+        .next_power_of_two()
+        .clamp(64 << 10, u64::from(default.segment_size));
+    cryptpack::EncryptOptions {
+        segment_size: u32::try_from(segment).unwrap_or(default.segment_size),
+        threads: 1,
+        batch_segments: Some(1),
+        ..default
+    }
 }
 
 /// Removes staged contents no longer needed (already packed: e.g. a duplicate of a

@@ -192,37 +192,15 @@ pub fn restore(
                 .map_err(|_| anyhow::anyhow!("tape queue poisoned"))?;
             drives.iter().map(|_| q.pop_front()).collect()
         };
-        std::thread::scope(|s| {
-            let handles: Vec<_> = drives
-                .iter()
-                .zip(firsts)
-                .map(|(&d, first)| {
-                    let shared = &shared;
-                    s.spawn(move || {
-                        let opened = super::open_catalog(config)
-                            .and_then(|c| Ok((c, open_library(config)?)));
-                        match opened {
-                            Ok((mut c, lib)) => drive_loop(shared, &mut c, lib, d, first),
-                            Err(e) => {
-                                shared.failed.store(true, Ordering::Relaxed);
-                                (RestoreReport::default(), Err(e))
-                            }
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        (
-                            RestoreReport::default(),
-                            Err(anyhow::anyhow!("a drive thread panicked")),
-                        )
-                    })
-                })
-                .collect()
-        })
+        super::tape::on_drives(
+            drives.into_iter().zip(firsts).collect(),
+            &shared.failed,
+            |d, first| {
+                let mut c = super::open_catalog(config)?;
+                let lib = open_library(config)?;
+                Ok(drive_loop(&shared, &mut c, lib, d, first))
+            },
+        )
     };
     let mut result = Ok(());
     for (r, res) in results {

@@ -337,32 +337,14 @@ pub fn write_from(
     let results: Vec<(WriteReport, anyhow::Result<()>)> = if drives.len() == 1 {
         vec![drive_loop(&shared, cat, drives[0])]
     } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = drives
-                .iter()
-                .map(|&d| {
-                    let shared = &shared;
-                    s.spawn(move || match super::open_catalog(shared.config) {
-                        Ok(mut c) => drive_loop(shared, &mut c, d),
-                        Err(e) => {
-                            shared.failed.store(true, Ordering::Relaxed);
-                            (WriteReport::default(), Err(e))
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        (
-                            WriteReport::default(),
-                            Err(anyhow::anyhow!("a drive thread panicked")),
-                        )
-                    })
-                })
-                .collect()
-        })
+        on_drives(
+            drives.into_iter().map(|d| (d, ())).collect(),
+            &shared.failed,
+            |d, ()| {
+                let mut c = super::open_catalog(shared.config)?;
+                Ok(drive_loop(&shared, &mut c, d))
+            },
+        )
     };
     let mut report = WriteReport::default();
     let mut result = Ok(());
@@ -386,6 +368,44 @@ pub fn write_from(
     };
     super::close_job(cat, job, &result, &progress, None)?;
     result.map(|()| report)
+}
+
+/// Runs `work` for each drive (with its share, e.g. its first tape) on a thread of its own
+/// and returns each drive's report and outcome, in the order given. Setup that fails
+/// before the drive's work starts (`Err` from `work`: its catalog connection, its library
+/// handle) and a panicking thread count as that drive failing and set `failed`, so the
+/// other drives stop after their current tape.
+pub(super) fn on_drives<T: Send, R: Default + Send>(
+    drives: Vec<(u16, T)>,
+    failed: &AtomicBool,
+    work: impl Fn(u16, T) -> anyhow::Result<(R, anyhow::Result<()>)> + Sync,
+) -> Vec<(R, anyhow::Result<()>)> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = drives
+            .into_iter()
+            .map(|(d, share)| {
+                let work = &work;
+                s.spawn(move || {
+                    work(d, share).unwrap_or_else(|e| {
+                        failed.store(true, Ordering::Relaxed);
+                        (R::default(), Err(e))
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    failed.store(true, Ordering::Relaxed);
+                    (
+                        R::default(),
+                        Err(anyhow::anyhow!("a drive thread panicked")),
+                    )
+                })
+            })
+            .collect()
+    })
 }
 
 /// One drive's share of a write: take packs, choose and load tapes, run sessions.

@@ -2,12 +2,16 @@
 //! or, with the key, decrypt and authenticate every segment and compare the plaintext
 //! hash. Results are recorded in the catalog per pack location.
 
-use std::sync::atomic::AtomicBool;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use anyhow::bail;
 use catalog::{
     Catalog, JobKind, JobProgress, Medium, NewVerification, Position, Timestamp, VerifyOutcome,
+    Volume,
 };
+use tape_scsi::Library;
 
 use super::config::Unlocked;
 use super::tape::{TapeReader, empty_drive, load_barcode, open_library};
@@ -89,72 +93,45 @@ pub fn verify(
     if volumes.is_empty() {
         return Ok(report);
     }
-    let mut lib = open_library(config)?;
-    let drive_no = config.file.tapes.drive;
+    let lib = open_library(config)?;
     let job = cat.write(|tx| tx.start_job(JobKind::Verify, Timestamp::now()))?;
-    let result = (|| {
-        for v in &volumes {
-            let barcode = v.label();
-            let mut locs = cat.read().locations_on_volume(v.id)?;
-            if let Some(p) = options.sample_percent {
-                let idx = sample(locs.len(), p);
-                locs = idx.into_iter().map(|i| locs[i].clone()).collect();
-            }
-            if locs.is_empty() {
-                continue;
-            }
-            let mut drive = load_barcode(&mut lib, drive_no, &barcode, progress)?;
-            let mut tape = TapeReader::open(cat, v.id, &barcode, &mut *drive)?;
-            for loc in &locs {
-                let pack = cat.read().pack(loc.pack)?;
-                // Only positions this tape's format can address (LTFS files on LTFS
-                // volumes, tape file numbers on raw ones).
-                if !matches!(
-                    (&tape, &loc.position),
-                    (TapeReader::Ltfs(_), Position::LtfsFile { .. })
-                        | (TapeReader::Raw(_), Position::Tape { .. })
-                ) {
-                    continue;
-                }
-                progress.item(&pack.name, loc.part.length);
-                let (outcome, detail, bytes) =
-                    match tape.open_pack(&loc.position, &pack.name, loc.part.offset) {
-                        Err(e)
-                            if e.downcast_ref::<ltfs::Error>()
-                                .is_some_and(|e| matches!(e, ltfs::Error::NotFound { .. })) =>
-                        {
-                            (VerifyOutcome::Missing, Some(format!("{e:#}")), 0)
-                        }
-                        Err(e) => (VerifyOutcome::Unreadable, Some(format!("{e:#}")), 0),
-                        Ok(reader) => check_one(reader, &pack, loc.part, key, progress, cancel),
-                    };
-                report.checked += 1;
-                report.bytes += bytes;
-                if outcome == VerifyOutcome::Ok {
-                    report.ok += 1;
-                } else {
-                    report.failed.push(format!(
-                        "{barcode} {}: {}",
-                        pack.name,
-                        detail.clone().unwrap_or_default()
-                    ));
-                }
-                let rec = NewVerification {
-                    job: Some(job),
-                    volume: v.id,
-                    location: Some(loc.id),
-                    outcome,
-                    detail,
-                };
-                cat.write(|tx| tx.record_verification(&rec, Timestamp::now()))?;
-            }
-            drop(tape);
-            drive.unload()?;
-            drop(drive);
-            empty_drive(&mut lib, drive_no)?;
+    let shared = Shared {
+        key,
+        options,
+        progress,
+        cancel,
+        job,
+        queue: Mutex::new(volumes.iter().collect()),
+        changer: Mutex::new(()),
+        failed: AtomicBool::new(false),
+    };
+    // Several drives (`tapes.drives`): each verifies the next tape, as `restore` reads.
+    let drives = super::tape::write_drives(config);
+    let results = if drives.len() <= 1 {
+        let drive_no = drives.first().copied().unwrap_or(config.file.tapes.drive);
+        vec![drive_loop(&shared, cat, lib, drive_no)]
+    } else {
+        drop(lib);
+        super::tape::on_drives(
+            drives.into_iter().map(|d| (d, ())).collect(),
+            &shared.failed,
+            |d, ()| {
+                let mut c = super::open_catalog(config)?;
+                let lib = open_library(config)?;
+                Ok(drive_loop(&shared, &mut c, lib, d))
+            },
+        )
+    };
+    let mut result = Ok(());
+    for (r, res) in results {
+        report.checked += r.checked;
+        report.ok += r.ok;
+        report.bytes += r.bytes;
+        report.failed.extend(r.failed);
+        if result.is_ok() {
+            result = res;
         }
-        anyhow::Ok(())
-    })();
+    }
     let progress = JobProgress {
         items_done: report.ok,
         items_failed: report.failed.len() as u64,
@@ -163,6 +140,138 @@ pub fn verify(
     };
     super::close_job(cat, job, &result, &progress, Some("location(s)"))?;
     result.map(|()| report)
+}
+
+/// State shared by the drive threads of one verify.
+struct Shared<'a> {
+    key: Option<&'a Unlocked>,
+    options: &'a VerifyOptions,
+    progress: &'a dyn Progress,
+    cancel: &'a AtomicBool,
+    job: catalog::JobId,
+    /// Tapes not yet taken by a drive.
+    queue: Mutex<VecDeque<&'a Volume>>,
+    /// Held for every changer move.
+    changer: Mutex<()>,
+    /// Set when a drive failed: the others stop after their current tape.
+    failed: AtomicBool,
+}
+
+impl Shared<'_> {
+    fn changer(&self) -> anyhow::Result<MutexGuard<'_, ()>> {
+        self.changer
+            .lock()
+            .map_err(|_| anyhow::anyhow!("changer lock poisoned by a panicked drive thread"))
+    }
+}
+
+/// One drive's share of a verify: the next tape until none is left or a drive failed.
+fn drive_loop(
+    sh: &Shared<'_>,
+    cat: &mut Catalog,
+    mut lib: Library,
+    drive_no: u16,
+) -> (VerifyReport, anyhow::Result<()>) {
+    let mut report = VerifyReport::default();
+    let result = (|| {
+        loop {
+            if sh.failed.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let next = sh
+                .queue
+                .lock()
+                .map_err(|_| anyhow::anyhow!("tape queue poisoned"))?
+                .pop_front();
+            let Some(v) = next else { return Ok(()) };
+            verify_tape(sh, cat, &mut lib, drive_no, v, &mut report)?;
+        }
+    })();
+    if result.is_err() {
+        sh.failed.store(true, Ordering::Relaxed);
+        if let Ok(_guard) = sh.changer() {
+            let _ = empty_drive(&mut lib, drive_no);
+        }
+    }
+    (report, result)
+}
+
+/// Checks the locations of one tape with one drive, recording each result.
+fn verify_tape(
+    sh: &Shared<'_>,
+    cat: &mut Catalog,
+    lib: &mut Library,
+    drive_no: u16,
+    v: &Volume,
+    report: &mut VerifyReport,
+) -> anyhow::Result<()> {
+    let (key, progress, cancel, job) = (sh.key, sh.progress, sh.cancel, sh.job);
+    let barcode = v.label();
+    let mut locs = cat.read().locations_on_volume(v.id)?;
+    if let Some(p) = sh.options.sample_percent {
+        let idx = sample(locs.len(), p);
+        locs = idx.into_iter().map(|i| locs[i].clone()).collect();
+    }
+    if locs.is_empty() {
+        return Ok(());
+    }
+    let mut drive = {
+        let _guard = sh.changer()?;
+        load_barcode(lib, drive_no, &barcode, progress)?
+    };
+    let mut tape = TapeReader::open(cat, v.id, &barcode, &mut *drive)?;
+    for loc in &locs {
+        if cancel.load(Ordering::Relaxed) {
+            bail!("cancelled");
+        }
+        let pack = cat.read().pack(loc.pack)?;
+        // Only positions this tape's format can address (LTFS files on LTFS volumes, tape
+        // file numbers on raw ones).
+        if !matches!(
+            (&tape, &loc.position),
+            (TapeReader::Ltfs(_), Position::LtfsFile { .. })
+                | (TapeReader::Raw(_), Position::Tape { .. })
+        ) {
+            continue;
+        }
+        progress.item(&pack.name, loc.part.length);
+        let (outcome, detail, bytes) =
+            match tape.open_pack(&loc.position, &pack.name, loc.part.offset) {
+                Err(e)
+                    if e.downcast_ref::<ltfs::Error>()
+                        .is_some_and(|e| matches!(e, ltfs::Error::NotFound { .. })) =>
+                {
+                    (VerifyOutcome::Missing, Some(format!("{e:#}")), 0)
+                }
+                Err(e) => (VerifyOutcome::Unreadable, Some(format!("{e:#}")), 0),
+                Ok(reader) => check_one(reader, &pack, loc.part, key, progress, cancel),
+            };
+        report.checked += 1;
+        report.bytes += bytes;
+        if outcome == VerifyOutcome::Ok {
+            report.ok += 1;
+        } else {
+            report.failed.push(format!(
+                "{barcode} {}: {}",
+                pack.name,
+                detail.clone().unwrap_or_default()
+            ));
+        }
+        let rec = NewVerification {
+            job: Some(job),
+            volume: v.id,
+            location: Some(loc.id),
+            outcome,
+            detail,
+        };
+        cat.write(|tx| tx.record_verification(&rec, Timestamp::now()))?;
+    }
+    drop(tape);
+    drive.unload()?;
+    drop(drive);
+    let _guard = sh.changer()?;
+    empty_drive(lib, drive_no)?;
+    Ok(())
 }
 
 fn check_one(
