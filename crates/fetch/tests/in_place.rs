@@ -55,6 +55,8 @@ fn a_symlink_put_in_place_of_a_file_is_not_followed() {
     let entries = listed(&src);
     std::fs::remove_file(dir.path().join("f")).unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("f")).unwrap();
-    let err = src.hash_in_place(&entries[0], &AtomicBool::new(false)).unwrap_err();
+    let err = src
+        .hash_in_place(&entries[0], &AtomicBool::new(false))
+        .unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err}");
 }
