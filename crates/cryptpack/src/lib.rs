@@ -10,8 +10,7 @@
 //!
 //! cryptpack does no I/O of its own beyond the `Read`/`Write`/`Seek` values and files it
 //! is handed (plus key files, and the temporary file of [`decrypt_to_path`]).
-//! [`encrypt_file`] is the fast path between two files: its sealing workers write their
-//! batches in place themselves.
+//! [`encrypt_file`] seals one file into another (no buffers in between).
 //!
 //! # Brief overview
 //!

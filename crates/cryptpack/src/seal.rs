@@ -8,16 +8,14 @@
 //! free again. Jobs go to the workers round robin and results are collected in the same
 //! order, so no reordering is needed and the writer never waits for a single segment.
 
-use std::fs::File;
 use std::io::{self, IoSliceMut};
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 
 use crate::cipher::DataKey;
 use crate::error::{Error, Result};
-use crate::format::{HEADER_LEN, TAG_LEN};
+use crate::format::TAG_LEN;
 use crate::treehash::{SegmentHash, segment_hash};
 
 /// Segments of one batch, laid out as stored in the pack.
@@ -219,29 +217,6 @@ fn worker_died() -> Error {
     ))
 }
 
-/// Where the workers write sealed batches themselves, at their place in the pack (file
-/// to file: no hand-off to the caller's thread for the write).
-#[derive(Debug, Clone)]
-pub(crate) struct Positional {
-    /// The output file (its own descriptor: positional writes do not move the caller's
-    /// file offset).
-    pub(crate) file: Arc<File>,
-    /// File offset of the pack's first byte (its header).
-    pub(crate) base: u64,
-}
-
-impl Positional {
-    /// Writes the sealed batch `b` at its place: after the header, `first` segments in.
-    fn write(&self, b: &Batch, segment_size: usize) -> Result<()> {
-        let at = (b.first)
-            .checked_mul((segment_size + TAG_LEN) as u64)
-            .and_then(|o| o.checked_add(self.base + HEADER_LEN as u64))
-            .ok_or(Error::TooLarge)?;
-        self.file.write_all_at(b.sealed(segment_size), at)?;
-        Ok(())
-    }
-}
-
 /// Worker threads sealing batches, and the thread hashing the pack.
 pub(crate) struct Pool {
     jobs: Vec<Sender<Batch>>,
@@ -269,14 +244,12 @@ impl std::fmt::Debug for Pool {
 
 impl Pool {
     /// Starts `threads` sealing workers and, when `cipher` is given, the pack-hash thread
-    /// continuing that hasher. With `out`, each worker also writes the batches it sealed
-    /// to that file, at their place.
+    /// continuing that hasher.
     pub(crate) fn start(
         dk: &Arc<DataKey>,
         threads: usize,
         plain: PlainHash,
         cipher: Option<blake3::Hasher>,
-        out: Option<&Positional>,
     ) -> Result<Pool> {
         let seg = dk.segment_size;
         let (free_tx, free) = channel();
@@ -295,15 +268,11 @@ impl Pool {
             let (job_tx, job_rx) = channel::<Batch>();
             let (res_tx, res_rx) = channel::<Batch>();
             let dk = Arc::clone(dk);
-            let out = out.cloned();
             let handle = std::thread::Builder::new()
                 .name(format!("cryptpack-seal-{t}"))
                 .spawn(move || {
                     while let Ok(mut b) = job_rx.recv() {
                         b.result = seal_batch(&dk, &mut b, plain, None);
-                        if let (Ok(()), Some(out)) = (&b.result, &out) {
-                            b.result = out.write(&b, seg);
-                        }
                         if res_tx.send(b).is_err() {
                             break;
                         }

@@ -8,7 +8,7 @@ use crate::cipher::{DataKey, EncryptOptions, new_pack};
 use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;
 use crate::key::{Key, KeyId, Secret, hex};
-use crate::seal::{Batch, PlainHash, Pool, Positional, seal_batch};
+use crate::seal::{Batch, PlainHash, Pool, seal_batch};
 use crate::treehash::{TreeMerger, tree_compatible};
 
 /// A 32-byte BLAKE3 digest.
@@ -87,10 +87,6 @@ pub struct Encryptor<W: Write> {
     /// The pack hasher while sealing inline (moves into the pool's thread when it starts).
     cipher_inline: Option<blake3::Hasher>,
     pool: Option<Pool>,
-    /// Set: once the pool runs, its workers write the sealed batches to this file
-    /// themselves (`inner` is the same file; it only gets the header, or everything when
-    /// no pool starts).
-    positional: Option<Positional>,
     plaintext_len: u64,
     ciphertext_len: u64,
     failed: bool,
@@ -185,17 +181,10 @@ impl<W: Write> Encryptor<W> {
             plain,
             cipher_inline,
             pool: None,
-            positional: None,
             plaintext_len: 0,
             ciphertext_len: HEADER_LEN as u64,
             failed: false,
         })
-    }
-
-    /// Lets the sealing workers write their batches straight to `out` at their place
-    /// (`out.base` must be where `inner` wrote the header).
-    pub(crate) fn write_positional(&mut self, out: Positional) {
-        self.positional = Some(out);
     }
 
     /// Id of the key-encryption key.
@@ -233,7 +222,6 @@ impl<W: Write> Encryptor<W> {
                 self.threads,
                 self.plain_mode(),
                 cipher,
-                self.positional.as_ref(),
             )?);
         }
         match self.pool.as_mut() {
@@ -275,9 +263,7 @@ impl<W: Write> Encryptor<W> {
             }
         }
         let sealed = b.sealed(self.seg);
-        if self.pool.is_none() || self.positional.is_none() {
-            self.inner.write_all(sealed)?;
-        }
+        self.inner.write_all(sealed)?;
         self.plaintext_len += b.filled as u64;
         self.ciphertext_len += sealed.len() as u64;
         match self.pool.as_mut() {

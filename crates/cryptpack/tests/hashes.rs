@@ -2,7 +2,7 @@
 //! path computed them: per-segment subtree hashes merged in order (segment sizes that are
 //! powers of two of at least 1 KiB), one sequential hasher (other sizes), inline or on
 //! worker threads, through `Write`, through `encrypt_stream` reading into the batches (with
-//! plain and vectored reads) or through `encrypt_file` (workers writing in place).
+//! plain and vectored reads) or through `encrypt_file` (between real files, at an offset).
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers outside #[test] functions may unwrap"

@@ -304,24 +304,19 @@ pub fn encrypt(args: &EncryptArgs, ctx: &Context, out: &mut dyn Write) -> anyhow
                 .suffix(".partial")
                 .tempfile_in(dir)
                 .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+            // Sealed batches go out in one write each (~4 MiB): no BufWriter.
             let summary = match &input_file {
-                // File to file: the sealing workers write their batches in place.
                 Some(f) => {
                     cryptpack::encrypt_file(f, tmp.as_file(), secret, &opts, &*progress, &cancel)?
                 }
-                None => {
-                    let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
-                    let summary = cryptpack::encrypt_stream(
-                        input(),
-                        &mut w,
-                        secret,
-                        &opts,
-                        &*progress,
-                        &cancel,
-                    )?;
-                    w.flush()?;
-                    summary
-                }
+                None => cryptpack::encrypt_stream(
+                    input(),
+                    tmp.as_file(),
+                    secret,
+                    &opts,
+                    &*progress,
+                    &cancel,
+                )?,
             };
             tmp.as_file().sync_all()?;
             tmp.persist(dest)
