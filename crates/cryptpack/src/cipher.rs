@@ -17,8 +17,8 @@ pub struct EncryptOptions {
     /// Plaintext bytes per segment (1..=64 MiB; default 1 MiB).
     pub segment_size: u32,
     /// Worker threads for sealing (default: available parallelism). 1 seals and hashes
-    /// inline on the calling thread; with more, that many workers seal (and hash the
-    /// plaintext) and one more thread hashes the pack.
+    /// inline on the calling thread; with more, that many workers seal and take both
+    /// hashes, the calling thread reads, merges the hashes and writes.
     pub threads: usize,
     /// Segments per batch, the unit handed to a worker. `None`: about 4 MiB of plaintext.
     /// Memory: up to `2 × threads + 3` batches (at most 256 MiB of them, at least 3).

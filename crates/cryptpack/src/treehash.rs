@@ -95,6 +95,165 @@ impl TreeMerger {
     }
 }
 
+/// Largest subtree a sealing worker hashes of the pack in one piece: small enough to be
+/// hashed right after the segments holding it were sealed, while still in cache.
+const MAX_PACK_SUBTREE: u64 = 256 << 10;
+
+/// The pack-hash contribution of one batch of sealed segments, computed by the worker that
+/// sealed it: the bytes before its first BLAKE3 chunk boundary (`head`), the chaining
+/// values of the complete aligned subtrees after it, and its last chunk (`tail`, whole or
+/// partial), whose bytes the [`PackMerger`] joins with the neighbouring batches.
+#[derive(Debug, Default)]
+pub(crate) struct PackPieces {
+    pub(crate) head: Vec<u8>,
+    /// (pack offset, length in bytes, chaining value), in order.
+    pub(crate) subtrees: Vec<(u64, u64, ChainingValue)>,
+    pub(crate) tail_start: u64,
+    pub(crate) tail: Vec<u8>,
+}
+
+/// How the pack bytes `[start, end)` of a batch split up: the head ends at the first chunk
+/// boundary (or at `end`), the tail is the last chunk begun, and the subtrees between them
+/// are aligned powers of two of at most [`MAX_PACK_SUBTREE`], in order.
+pub(crate) fn pack_layout(start: u64, end: u64, subtrees: &mut Vec<(u64, u64)>) -> (u64, u64) {
+    let chunk = blake3::CHUNK_LEN as u64;
+    let c0 = start.next_multiple_of(chunk).min(end);
+    let c1 = if end > c0 {
+        ((end - 1) / chunk * chunk).max(c0)
+    } else {
+        end
+    };
+    subtrees.clear();
+    let mut p = c0;
+    while p < c1 {
+        let mut size = MAX_PACK_SUBTREE;
+        while size > chunk && (!p.is_multiple_of(size) || p + size > c1) {
+            size /= 2;
+        }
+        subtrees.push((p, size));
+        p += size;
+    }
+    (c0, c1)
+}
+
+/// The chaining value of the complete subtree (or the last, partial one) `data` at pack
+/// offset `offset` (a multiple of the chunk length).
+pub(crate) fn subtree_cv(offset: u64, data: &[u8]) -> ChainingValue {
+    blake3::Hasher::new()
+        .set_input_offset(offset)
+        .update(data)
+        .finalize_non_root()
+}
+
+/// Merges the batches' [`PackPieces`], in pack order, into the BLAKE3 of the whole pack
+/// (header included): exactly `blake3::hash(pack)`.
+#[derive(Debug)]
+pub(crate) struct PackMerger {
+    /// The chunk being gathered (1..=1024 bytes once anything was added; always the last
+    /// chunk so far, so that the final one is known when the pack ends).
+    pending: Vec<u8>,
+    pending_start: u64,
+    /// Chaining values of complete subtrees not merged yet, as in the reference
+    /// implementation (merged lazily, when more input follows).
+    stack: Vec<ChainingValue>,
+}
+
+impl PackMerger {
+    /// A merger whose pack starts with `header`.
+    pub(crate) fn new(header: &[u8]) -> PackMerger {
+        let mut m = PackMerger {
+            pending: Vec::with_capacity(blake3::CHUNK_LEN),
+            pending_start: 0,
+            stack: Vec::new(),
+        };
+        m.append(header);
+        m
+    }
+
+    /// Merges what input from pack offset `start` on proves complete: after it, one
+    /// subtree per 1-bit of the number of chunks before `start`.
+    fn merge_before(&mut self, start: u64) {
+        let post_merge = (start / blake3::CHUNK_LEN as u64).count_ones() as usize;
+        while self.stack.len() > post_merge {
+            let (Some(right), Some(left)) = (self.stack.pop(), self.stack.pop()) else {
+                break;
+            };
+            self.stack
+                .push(merge_subtrees_non_root(&left, &right, Mode::Hash));
+        }
+    }
+
+    /// Pushes the chaining value of the subtree starting at pack offset `start`, merging
+    /// lazily (never the root before the end is known).
+    fn push_cv(&mut self, cv: ChainingValue, start: u64) {
+        self.merge_before(start);
+        self.stack.push(cv);
+    }
+
+    /// More bytes follow: a full pending chunk becomes a chaining value.
+    fn flush_full(&mut self) -> Option<()> {
+        if self.pending.len() == blake3::CHUNK_LEN {
+            let cv = subtree_cv(self.pending_start, &self.pending);
+            self.push_cv(cv, self.pending_start);
+            self.pending_start += blake3::CHUNK_LEN as u64;
+            self.pending.clear();
+            Some(())
+        } else {
+            self.pending.is_empty().then_some(())
+        }
+    }
+
+    /// Appends bytes that do not cross a chunk boundary after the pending ones.
+    fn append(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.pending.len() == blake3::CHUNK_LEN {
+                let _ = self.flush_full();
+            }
+            let n = (blake3::CHUNK_LEN - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Adds the next batch's pieces. `None` when they do not continue the pack where it
+    /// stands (an internal error, never expected).
+    pub(crate) fn add(&mut self, p: &PackPieces) -> Option<()> {
+        self.append(&p.head);
+        for (offset, len, cv) in &p.subtrees {
+            self.flush_full()?;
+            if *offset != self.pending_start {
+                return None;
+            }
+            self.push_cv(*cv, *offset);
+            self.pending_start += len;
+        }
+        if !p.tail.is_empty() {
+            self.flush_full()?;
+            if p.tail_start != self.pending_start {
+                return None;
+            }
+            self.pending.extend_from_slice(&p.tail);
+        }
+        Some(())
+    }
+
+    /// The hash of the whole pack (its last chunk is the pending one).
+    pub(crate) fn finish(mut self) -> blake3::Hash {
+        if self.stack.is_empty() {
+            return blake3::hash(&self.pending);
+        }
+        self.merge_before(self.pending_start);
+        let mut right = subtree_cv(self.pending_start, &self.pending);
+        while let Some(left) = self.stack.pop() {
+            if self.stack.is_empty() {
+                return merge_subtrees_root(&left, &right, Mode::Hash);
+            }
+            right = merge_subtrees_non_root(&left, &right, Mode::Hash);
+        }
+        blake3::hash(&self.pending)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +337,64 @@ mod tests {
         let mut m = TreeMerger::default();
         assert!(m.push(segment_hash(0, 1024, &[0; 1024], false)).is_some());
         assert!(m.finish(whole).is_none());
+    }
+
+    /// The pack hash of `data` (its first `header` bytes the header) with batches ending
+    /// at `cuts`, through pieces and the merger.
+    fn pieces_hash(data: &[u8], header: usize, cuts: &[usize]) -> Option<blake3::Hash> {
+        let mut m = PackMerger::new(&data[..header]);
+        let mut start = header;
+        let mut layout = Vec::new();
+        for &end in cuts.iter().chain(std::iter::once(&data.len())) {
+            let end = end.clamp(start, data.len());
+            if end == start {
+                continue;
+            }
+            let (c0, c1) = pack_layout(start as u64, end as u64, &mut layout);
+            let p = PackPieces {
+                head: data[start..c0 as usize].to_vec(),
+                subtrees: layout
+                    .iter()
+                    .map(|&(at, len)| {
+                        let a = at as usize;
+                        (at, len, subtree_cv(at, &data[a..a + len as usize]))
+                    })
+                    .collect(),
+                tail_start: c1,
+                tail: data[c1 as usize..end].to_vec(),
+            };
+            m.add(&p)?;
+            start = end;
+        }
+        Some(m.finish())
+    }
+
+    #[test]
+    fn pack_pieces_equal_plain_blake3() {
+        let data = bytes(3 << 20, 5);
+        for len in [
+            132,
+            1000,
+            1024,
+            1025,
+            2048,
+            5000,
+            1 << 20,
+            (1 << 20) + 149,
+            3 << 20,
+        ] {
+            for step in [1usize, 1000, 1024, 4096, (1 << 20) + 16, 3 << 20] {
+                let cuts: Vec<usize> = (1..)
+                    .map(|i| 132 + i * step)
+                    .take_while(|c| *c < len)
+                    .collect();
+                assert_eq!(
+                    pieces_hash(&data[..len], 132.min(len), &cuts),
+                    Some(blake3::hash(&data[..len])),
+                    "len {len} step {step}"
+                );
+            }
+        }
     }
 
     proptest! {

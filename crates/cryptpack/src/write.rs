@@ -8,8 +8,8 @@ use crate::cipher::{DataKey, EncryptOptions, new_pack};
 use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;
 use crate::key::{Key, KeyId, Secret, hex};
-use crate::seal::{Batch, PlainHash, Pool, seal_batch};
-use crate::treehash::{TreeMerger, tree_compatible};
+use crate::seal::{Batch, PackHash, PlainHash, Pool, seal_batch};
+use crate::treehash::{PackMerger, TreeMerger, tree_compatible};
 
 /// A 32-byte BLAKE3 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,8 +55,9 @@ pub struct Summary {
 /// Encrypts everything written to it into a pack written to `W`.
 ///
 /// Plaintext is copied once, straight into its segment's place in a batch buffer; full
-/// batches are sealed in place on worker threads (which also hash the plaintext, segment by
-/// segment), written to `W` in order, and hashed as the pack by a thread of its own. With
+/// batches are sealed in place on worker threads (which also hash the plaintext segment by
+/// segment, and the sealed bytes by aligned BLAKE3 subtrees of the pack right after sealing
+/// them), then merged and written to `W` in order, one write per batch. With
 /// `threads: 1` everything happens on the calling thread. Memory stays bounded (a few
 /// batches per thread, recycled). The last segment is held back until
 /// [`finish`](Encryptor::finish), which seals it with the final flag and returns the
@@ -86,6 +87,10 @@ pub struct Encryptor<W: Write> {
     plain: PlainHashing,
     /// The pack hasher while sealing inline (moves into the pool's thread when it starts).
     cipher_inline: Option<blake3::Hasher>,
+    /// The pack hash once the pool runs: the workers' pieces merged in order.
+    pack_merger: Option<PackMerger>,
+    /// The header as written (the start of the pack hash).
+    header: Vec<u8>,
     pool: Option<Pool>,
     plaintext_len: u64,
     ciphertext_len: u64,
@@ -180,6 +185,8 @@ impl<W: Write> Encryptor<W> {
             next_index: 0,
             plain,
             cipher_inline,
+            pack_merger: None,
+            header: bytes.to_vec(),
             pool: None,
             plaintext_len: 0,
             ciphertext_len: HEADER_LEN as u64,
@@ -216,18 +223,27 @@ impl<W: Write> Encryptor<W> {
         b.place(self.next_index, last);
         self.next_index += n;
         if self.pool.is_none() && self.threads > 1 && !last {
-            let cipher = self.cipher_inline.take();
+            // The inline hasher has seen the header only: the workers hash the pack from
+            // here on, in pieces merged in order.
+            let pieces = self.cipher_inline.take().is_some();
+            if pieces {
+                self.pack_merger = Some(PackMerger::new(&self.header));
+            }
             self.pool = Some(Pool::start(
                 &self.dk,
                 self.threads,
                 self.plain_mode(),
-                cipher,
+                pieces,
             )?);
         }
         match self.pool.as_mut() {
             None => {
                 let mode = self.plain_mode();
-                seal_batch(&self.dk, &mut b, mode, self.cipher_inline.as_mut())?;
+                let pack = match self.cipher_inline.as_mut() {
+                    Some(h) => PackHash::Inline(h),
+                    None => PackHash::Off,
+                };
+                seal_batch(&self.dk, &mut b, mode, pack)?;
                 self.complete(b)
             }
             Some(pool) => {
@@ -261,6 +277,9 @@ impl<W: Write> Encryptor<W> {
                     tree.push(h).ok_or_else(internal)?;
                 }
             }
+        }
+        if let Some(m) = self.pack_merger.as_mut() {
+            m.add(&b.pieces).ok_or_else(internal)?;
         }
         let sealed = b.sealed(self.seg);
         self.inner.write_all(sealed)?;
@@ -387,8 +406,11 @@ impl<W: Write> Encryptor<W> {
             self.complete(b)?;
         }
         let cipher = match self.pool.take() {
-            Some(pool) => pool.finish()?,
-            None => self.cipher_inline.take(),
+            Some(pool) => {
+                pool.finish()?;
+                self.pack_merger.take().map(PackMerger::finish)
+            }
+            None => self.cipher_inline.take().map(|h| h.finalize()),
         };
         self.inner.flush()?;
         let plain = match std::mem::replace(&mut self.plain, PlainHashing::Off) {
@@ -397,7 +419,7 @@ impl<W: Write> Encryptor<W> {
             PlainHashing::Off => None,
         };
         let hashes = match (plain, cipher) {
-            (Some(p), Some(c)) => Some((Digest(*p.as_bytes()), Digest(*c.finalize().as_bytes()))),
+            (Some(p), Some(c)) => Some((Digest(*p.as_bytes()), Digest(*c.as_bytes()))),
             _ => None,
         };
         let (plaintext_hash, ciphertext_hash, complete) = match hashes {

@@ -779,7 +779,7 @@ fn memory(len: u64, threads: usize) -> anyhow::Result<()> {
             full1,
         ),
         (
-            format!("cryptpack full pass, {threads} workers + hash thread"),
+            format!("cryptpack full pass, {threads} workers (both hashes on them)"),
             fulln,
         ),
     ];
