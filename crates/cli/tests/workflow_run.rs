@@ -104,7 +104,7 @@ fn check_complete(s: &Setup) {
     ok(&s.ws, &["catalog", "check"]);
     let status: serde_json::Value =
         serde_json::from_str(&ok(&s.ws, &["--json", "status"])).unwrap();
-    assert_eq!(status["packs"], status["contents"], "{status}");
+    assert_eq!(status["to_pack"], 0, "{status}");
     assert_eq!(status["packs_unwritten"], 0, "{status}");
     let v = ok(&s.ws, &["verify"]);
     assert!(v.contains(" 0 failed"), "{v}");
@@ -156,9 +156,12 @@ fn staging_stays_under_its_limit_while_get_pack_and_write_overlap() {
     let s = setup(36, "1MiB", false);
     let (r, seen) = run_watching_staging(&s);
     assert_eq!(r["get"]["fetched"], 39, "{r}");
-    // 36 small + big + empty; the copy shares f000's pack.
-    assert_eq!(r["pack"]["packs"], 38, "{r}");
-    assert_eq!(r["write"]["packs"], 38, "{r}");
+    // 36 small + big + empty; the copy shares f000's content. Small files are bundled
+    // with whatever else was fetched by then, so how many packs depends on the timing.
+    assert_eq!(r["pack"]["files"], 38, "{r}");
+    let packs = r["pack"]["packs"].as_u64().unwrap();
+    assert!((2..=38).contains(&packs), "{r}");
+    assert_eq!(r["write"]["packs"], packs, "{r}");
     let limit = 1u64 << 20;
     let largest = 3u64 << 20;
     let reported = r["staged_peak"].as_u64().unwrap();
@@ -186,7 +189,11 @@ fn a_source_read_in_place_never_touches_staging() {
     let s = setup(12, "1MiB", true);
     let (r, seen) = run_watching_staging(&s);
     assert_eq!(r["get"]["fetched"], 15, "{r}");
-    assert_eq!(r["pack"]["packs"], 14, "{r}");
+    assert_eq!(r["pack"]["files"], 14, "{r}");
+    assert!(
+        r["pack"]["packs"].as_u64().unwrap() < 14,
+        "small files bundled: {r}"
+    );
     assert_eq!(seen, 0, "staging was used");
     assert_eq!(walk(&s.src).len(), 15);
     check_complete(&s);

@@ -118,16 +118,17 @@ fn write_to_s3_verify_and_restore_without_local_packs() {
     let s = setup(server, server.secret());
     server.store("wto").unwrap();
     let packs = walk(&s.ws.join("packs"));
-    assert_eq!(packs.len(), 4, "{packs:?}");
+    // The small files share one pack.
+    assert_eq!(packs.len(), 2, "{packs:?}");
 
     let out = ok(&s.ws, &["write", "--to", "s3://wto/site/packs"]);
-    assert!(out.contains("wrote 4 pack(s)"), "{out}");
+    assert!(out.contains("wrote 2 pack(s)"), "{out}");
     // What landed is what the catalog says, byte for byte.
     let mut c = server.config("wto");
     c.prefix = "site/packs".into();
     let bucket = cloud::S3Store::new(&c).unwrap();
     let objects = bucket.list("").unwrap();
-    assert_eq!(objects.len(), 4, "{objects:?}");
+    assert_eq!(objects.len(), 2, "{objects:?}");
     for p in &packs {
         let name = p.file_name().unwrap().to_str().unwrap();
         assert_eq!(bucket.get(name).unwrap(), std::fs::read(p).unwrap());
@@ -150,9 +151,9 @@ fn write_to_s3_verify_and_restore_without_local_packs() {
     );
 
     let v = ok(&s.ws, &["verify"]);
-    assert!(v.contains("4 ok, 0 failed"), "{v}");
+    assert!(v.contains("2 ok, 0 failed"), "{v}");
     let v = ok(&s.ws, &["verify", "--no-key"]);
-    assert!(v.contains("4 ok, 0 failed"), "{v}");
+    assert!(v.contains("2 ok, 0 failed"), "{v}");
 
     // Only the bucket has the packs now.
     for p in &packs {
@@ -170,7 +171,7 @@ fn write_to_s3_verify_and_restore_without_local_packs() {
     let out = tb(&s.ws, &["verify", "--no-key"]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("3 ok, 1 failed"), "{text}");
+    assert!(text.contains("1 ok, 1 failed"), "{text}");
     assert!(text.contains(&victim.key), "{text}");
     let to = s.root.join("restored-corrupt");
     let out = tb(&s.ws, &["restore", "--to", to.to_str().unwrap()]);
@@ -194,7 +195,7 @@ fn wrong_secret_and_server_down_fail_clearly_and_resume() {
     // Nothing recorded: every pack is still pending.
     let st = ok(&s.ws, &["--json", "status"]);
     let j: serde_json::Value = serde_json::from_str(&st).unwrap();
-    assert_eq!(j["packs_unwritten"], 4, "{st}");
+    assert_eq!(j["packs_unwritten"], 2, "{st}");
     let jobs = ok(&s.ws, &["jobs"]);
     assert!(jobs.contains("failed"), "{jobs}");
 
@@ -202,7 +203,7 @@ fn wrong_secret_and_server_down_fail_clearly_and_resume() {
     let secret_file = s.ws.join("s3.secret");
     std::fs::write(&secret_file, server.secret()).unwrap();
     let out = ok(&s.ws, &["write", "--to", "s3://wto-denied/x"]);
-    assert!(out.contains("wrote 4 pack(s)"), "{out}");
+    assert!(out.contains("wrote 2 pack(s)"), "{out}");
 
     // A server that is gone: exit 8, "unavailable", nothing recorded.
     let mut down = SeaweedFs::start().unwrap();
@@ -214,5 +215,5 @@ fn wrong_secret_and_server_down_fail_clearly_and_resume() {
     assert!(stderr(&out).contains("unavailable"), "{}", stderr(&out));
     let st = ok(&s2.ws, &["--json", "status"]);
     let j: serde_json::Value = serde_json::from_str(&st).unwrap();
-    assert_eq!(j["packs_unwritten"], 4, "{st}");
+    assert_eq!(j["packs_unwritten"], 2, "{st}");
 }

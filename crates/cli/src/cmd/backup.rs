@@ -83,8 +83,8 @@ pub fn get(args: &GetArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Result
 fn print_pack(r: &workflow::PackReport, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(
         out,
-        "packed {} file(s): {} bytes into {} bytes of packs",
-        r.packs, r.plain_bytes, r.pack_bytes
+        "packed {} file(s) into {} pack(s): {} bytes into {} bytes of packs",
+        r.files, r.packs, r.plain_bytes, r.pack_bytes
     )?;
     if r.repaired > 0 {
         writeln!(out, "finished {} pack(s) of an interrupted run", r.repaired)?;

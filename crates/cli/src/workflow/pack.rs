@@ -1,15 +1,20 @@
-//! `pack`: encrypt each fetched content that is in no pack yet into its own pack, from its
-//! staged plaintext or, for a local source read in place, from the source file (packed
-//! only if the bytes read have the hash `get` recorded; otherwise the fetch is forgotten in
-//! the group's transaction and the next `get` reads the file again).
+//! `pack`: encrypt each fetched content that is in no pack yet, from its staged plaintext
+//! or, for a local source read in place, from the source file (packed only if the bytes
+//! read have the hash `get` recorded; otherwise the fetch is forgotten in the group's
+//! transaction and the next `get` reads the file again).
 //!
-//! Order of durability, per content: encrypt to `packs/.pending-<content hex>` → sync →
+//! A content of 1 MiB or more gets a pack of its own; smaller ones are bundled, several to
+//! a pack (up to a group's worth: 512 files or 32 MiB), each member at its offset in the
+//! pack's plaintext. Thousands of small files then make tens of packs, not thousands of
+//! pack files, tape files and catalog rows (restore and verify handle members already).
+//!
+//! Order of durability, per pack: encrypt to `packs/.pending-<first content hex>` → sync →
 //! record the pack in one catalog transaction (the catalog generates the name) → rename to
 //! `packs/<name>` → sync → delete the staged plaintext. Killed between the
 //! transaction and the rename, the next run (of `pack` or `write`) finishes the rename
 //! ([`repair_pending`]); killed before the transaction, the pending file is redone.
 //!
-//! Small contents are packed in groups (up to 64 files or 32 MiB of plaintext): every
+//! Contents are packed in groups (up to 512 files or 32 MiB of plaintext): every
 //! pending pack of the group is written, one `syncfs` makes them all durable, then the
 //! whole group is recorded in one transaction, renamed, synced once more, and the
 //! plaintexts deleted. Each content still follows the order above; a group only shares
@@ -32,7 +37,9 @@ use super::{Adapt, Config, FsSync, Progress, digest, sync_dir};
 /// What [`pack`] did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PackReport {
-    /// Packs made.
+    /// Files (contents) packed.
+    pub files: u64,
+    /// Packs made (several small files share one).
     pub packs: u64,
     /// Plaintext bytes packed.
     pub plain_bytes: u64,
@@ -111,6 +118,7 @@ pub fn pack(
         report.missing = missing.into_iter().map(|v| v.path.clone()).collect();
         for group in &groups {
             let packed = pack_many(config, cat, key, group, progress, cancel)?;
+            report.files += packed.files;
             for (_, plain, cipher) in packed.packs {
                 report.packs += 1;
                 report.plain_bytes += plain;
@@ -132,9 +140,13 @@ pub fn pack(
     Ok(report)
 }
 
+/// Contents smaller than this are bundled into one pack per group; larger ones get a pack
+/// of their own.
+pub(super) const BUNDLE_BELOW: u64 = 1 << 20;
+
 /// Most contents packed together by [`pack_many`]'s callers (one transaction, one
 /// directory fsync): this many files…
-pub(super) const PACK_GROUP_FILES: usize = 64;
+pub(super) const PACK_GROUP_FILES: usize = 512;
 /// …or this many plaintext bytes, whichever comes first (a larger file is packed alone).
 pub(super) const PACK_GROUP_BYTES: u64 = 32 << 20;
 
@@ -214,8 +226,10 @@ pub(super) fn pack_groups<'a>(
 /// What [`pack_many`] did with a group.
 #[derive(Debug, Default)]
 pub(super) struct Packed {
-    /// Per content packed: the recorded pack, the plaintext and the pack bytes.
+    /// Per pack made: the recorded pack, the plaintext and the pack bytes.
     pub packs: Vec<(catalog::PackInfo, u64, u64)>,
+    /// Files (contents) in those packs.
+    pub files: u64,
     /// Files read in place that changed or vanished since `get` hashed them: their fetch
     /// was forgotten (the next `get` reads them again). Path and reason.
     pub changed: Vec<String>,
@@ -223,8 +237,9 @@ pub(super) struct Packed {
     pub changed_bytes: u64,
 }
 
-/// Packs several contents (distinct hashes), each into its own pack, with the same order
-/// of durability per content as one at a time: every pending pack is written, one
+/// Packs several contents (distinct hashes): those below [`BUNDLE_BELOW`] together into one
+/// pack, each larger one into its own, with the same order of durability per pack as one
+/// at a time: every pending pack is written, one
 /// filesystem sync makes them durable, then all are recorded in one transaction, renamed
 /// to their generated names (one more sync for all), and only then is staged plaintext
 /// deleted. A file read in place whose bytes no longer have the recorded hash (or that
@@ -240,14 +255,36 @@ pub(super) fn pack_many(
 ) -> anyhow::Result<Packed> {
     // Opened before the pending packs are written, so their writeback errors are reported.
     let durable = FsSync::open(&config.file.packs)?;
-    let mut sealed = Vec::with_capacity(items.len());
+    let mut sealed: Vec<(NewPack, PathBuf, Vec<&PackItem<'_>>)> = Vec::new();
     let mut changed = Vec::new();
-    for item in items {
-        let r = seal(config, key, item, progress, cancel)
-            .with_context(|| format!("packing {}", item.version.path));
+    let (small, large): (Vec<&PackItem<'_>>, Vec<&PackItem<'_>>) = items
+        .iter()
+        .partition(|i| i.version.size.unwrap_or(0) < BUNDLE_BELOW);
+    let mut units: Vec<Vec<&PackItem<'_>>> = large.into_iter().map(|i| vec![i]).collect();
+    if !small.is_empty() {
+        units.push(small);
+    }
+    for unit in units {
+        let r = match unit.as_slice() {
+            [one] => seal(config, key, one, progress, cancel)
+                .map(|s| match s {
+                    Sealed::Pack(pack, pending) => (Some((pack, pending, vec![*one])), Vec::new()),
+                    Sealed::Changed(why) => (None, vec![(*one, why)]),
+                })
+                .with_context(|| format!("packing {}", one.version.path)),
+            many => seal_bundle(config, key, many, progress, cancel).with_context(|| {
+                format!(
+                    "packing {} small files from {}",
+                    many.len(),
+                    many.first().map_or("", |i| i.version.path.as_str())
+                )
+            }),
+        };
         match r {
-            Ok(Sealed::Pack(pack, pending)) => sealed.push((pack, pending, item)),
-            Ok(Sealed::Changed(why)) => changed.push((item, why)),
+            Ok((pack, gone)) => {
+                sealed.extend(pack);
+                changed.extend(gone);
+            }
             Err(e) => {
                 // Nothing of this group is recorded: drop its pending files.
                 for (_, pending, _) in &sealed {
@@ -283,10 +320,13 @@ pub(super) fn pack_many(
     }
     durable.sync()?;
     let mut out = Packed::default();
-    for (info, (pack, _, item)) in infos.into_iter().zip(&sealed) {
-        if !item.in_place {
-            std::fs::remove_file(&item.plain)?;
+    for (info, (pack, _, members)) in infos.into_iter().zip(&sealed) {
+        for item in members {
+            if !item.in_place {
+                std::fs::remove_file(&item.plain)?;
+            }
         }
+        out.files += members.len() as u64;
         out.packs.push((info, pack.plain_size, pack.cipher_size));
     }
     for (item, why) in changed {
@@ -294,6 +334,202 @@ pub(super) fn pack_many(
         out.changed.push(format!("{}: {why}", item.version.path));
     }
     Ok(out)
+}
+
+/// A bundle sealed by [`seal_bundle`]: the pack, its pending file and the members in it.
+type Bundle<'i, 'p> = (NewPack, PathBuf, Vec<&'i PackItem<'p>>);
+
+/// Encrypts several small contents, one after the other, into one pack (pending file named
+/// after the first). A member read in place that vanished, changed size or no longer has
+/// its recorded hash is left out of the pack's members (bytes of it already encrypted stay
+/// in the pack, referenced by nothing) and returned with the reason; a staged member that
+/// does not match is an error (staging was modified). `None` when no member is left.
+#[allow(clippy::type_complexity)]
+fn seal_bundle<'i, 'p>(
+    config: &Config,
+    key: &Unlocked,
+    items: &[&'i PackItem<'p>],
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<(Option<Bundle<'i, 'p>>, Vec<(&'i PackItem<'p>, String)>)> {
+    let Some(first) = items.first() else {
+        return Ok((None, Vec::new()));
+    };
+    let pending = pending_path(config, &first.hash.to_hex());
+    let total: u64 = items.iter().map(|i| i.version.size.unwrap_or(0)).sum();
+    progress.item(
+        &format!("{} small files from {}", items.len(), first.version.path),
+        Some(total),
+    );
+    let out = std::fs::File::create(&pending)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, &out);
+    let mut members = Members {
+        items: items.to_vec(),
+        next: 0,
+        cur: None,
+        emitted: 0,
+        outcomes: Vec::with_capacity(items.len()),
+    };
+    let summary = cryptpack::encrypt_stream(
+        &mut members,
+        &mut w,
+        cryptpack::Secret::Key(&key.key),
+        &cryptpack::EncryptOptions::default(),
+        &Adapt(progress),
+        cancel,
+    );
+    let summary = match summary.map_err(anyhow::Error::from).and_then(|s| {
+        std::io::Write::flush(&mut w)?;
+        Ok(s)
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            drop(w);
+            let _ = std::fs::remove_file(&pending);
+            return Err(e);
+        }
+    };
+    drop(w);
+    drop(out);
+    let mut packed = Vec::new();
+    let mut gone = Vec::new();
+    let mut pack_members = Vec::new();
+    for (item, outcome) in members.outcomes {
+        match outcome {
+            Ok((offset, length)) => {
+                pack_members.push(PackMember {
+                    version: item.version.id,
+                    offset,
+                    length,
+                });
+                packed.push(item);
+            }
+            Err(why) if item.in_place => gone.push((item, why)),
+            Err(why) => {
+                let _ = std::fs::remove_file(&pending);
+                anyhow::bail!(
+                    "staged plaintext {}: {why} (staging was modified)",
+                    item.plain.display()
+                );
+            }
+        }
+    }
+    if packed.is_empty() {
+        let _ = std::fs::remove_file(&pending);
+        return Ok((None, gone));
+    }
+    let pack = NewPack {
+        format: PackFormat::Cryptpack,
+        key_id: summary.key_id.to_string(),
+        plain_size: summary.plaintext_len,
+        plain_hash: digest(&summary.plaintext_hash.0)?,
+        cipher_size: summary.ciphertext_len,
+        cipher_hash: catalog::Digest::new(
+            catalog::HashAlgo::Blake3,
+            summary.ciphertext_hash.0.to_vec(),
+        )?,
+        members: pack_members,
+    };
+    Ok((Some((pack, pending, packed)), gone))
+}
+
+/// The plaintext of a bundle: its members' bytes one after the other, each read as exactly
+/// its recorded size and hashed on the way, with the outcome per member (offset and length
+/// in the stream, or why it is not usable).
+struct Members<'i, 'p> {
+    items: Vec<&'i PackItem<'p>>,
+    next: usize,
+    cur: Option<Member<'i, 'p>>,
+    emitted: u64,
+    #[allow(clippy::type_complexity)]
+    outcomes: Vec<(&'i PackItem<'p>, Result<(u64, u64), String>)>,
+}
+
+/// The member being read.
+struct Member<'i, 'p> {
+    item: &'i PackItem<'p>,
+    file: std::fs::File,
+    offset: u64,
+    left: u64,
+    hasher: blake3::Hasher,
+}
+
+/// Opens a content's plaintext: `Err(why)` when a file read in place is gone or changed
+/// size since `get` (then it is not packed); I/O errors otherwise.
+fn open_plain(item: &PackItem<'_>) -> std::io::Result<Result<std::fs::File, String>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    if !item.in_place {
+        return o.open(&item.plain).map(Ok);
+    }
+    let f = match o
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(&item.plain)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Err("vanished since get".into()));
+        }
+        Err(e) => return Err(e),
+    };
+    if f.metadata()?.len() != item.version.size.unwrap_or(0) {
+        return Ok(Err("size changed since get".into()));
+    }
+    Ok(Ok(f))
+}
+
+impl std::io::Read for Members<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(cur) = self.cur.as_mut() else {
+                let Some(&item) = self.items.get(self.next) else {
+                    return Ok(0);
+                };
+                self.next += 1;
+                match open_plain(item)? {
+                    Ok(file) => {
+                        self.cur = Some(Member {
+                            item,
+                            file,
+                            offset: self.emitted,
+                            left: item.version.size.unwrap_or(0),
+                            hasher: blake3::Hasher::new(),
+                        });
+                    }
+                    Err(why) => self.outcomes.push((item, Err(why))),
+                }
+                continue;
+            };
+            if cur.left == 0 {
+                let outcome = if cur.hasher.finalize().as_bytes() == cur.item.hash.bytes() {
+                    Ok((cur.offset, self.emitted - cur.offset))
+                } else {
+                    Err("content changed since get".into())
+                };
+                self.outcomes.push((cur.item, outcome));
+                self.cur = None;
+                continue;
+            }
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            let want = usize::try_from(cur.left)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
+            let n = cur.file.read(&mut buf[..want])?;
+            if n == 0 {
+                self.outcomes
+                    .push((cur.item, Err("shrank while it was packed".into())));
+                self.cur = None;
+                continue;
+            }
+            cur.hasher.update(&buf[..n]);
+            cur.left -= n as u64;
+            self.emitted += n as u64;
+            return Ok(n);
+        }
+    }
 }
 
 /// What [`seal`] made of one content.

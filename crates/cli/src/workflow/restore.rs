@@ -425,7 +425,7 @@ pub(crate) fn restore_pack(
     files.sort_by_key(|f| (f.offset, f.version));
     let mut dec = cryptpack::Decryptor::new(input, cryptpack::Secret::Key(&key.key))?;
     let mut pos = 0u64;
-    let mut last: Option<(u64, PathBuf)> = None;
+    let mut last: Option<(u64, Option<u64>, PathBuf)> = None;
     for f in files {
         let dest = dest_of(to, f)?;
         let dir = dest.parent().unwrap_or(to);
@@ -435,7 +435,8 @@ pub(crate) fn restore_pack(
             .prefix(".restore-")
             .tempfile_in(dir)?;
         match &last {
-            Some((off, prev)) if *off == f.offset => {
+            // The same bytes of the pack (same offset and length): a copy of that file.
+            Some((off, len, prev)) if *off == f.offset && *len == f.length => {
                 std::io::copy(&mut std::fs::File::open(prev)?, tmp.as_file_mut())?;
             }
             _ => {
@@ -477,7 +478,7 @@ pub(crate) fn restore_pack(
         cat.write(|tx| tx.mark_restored(job, f.version, Timestamp::now()))?;
         report.files += 1;
         report.bytes += f.length.unwrap_or(0);
-        last = Some((f.offset, dest));
+        last = Some((f.offset, f.length, dest));
     }
     Ok(())
 }

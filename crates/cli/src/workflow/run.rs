@@ -418,6 +418,7 @@ fn pack_loop(
                 }
                 let packed = pack_many(config, cat, key, group, progress, &pipe.halt_pack)?;
                 report.changed.extend(packed.changed);
+                report.files += packed.files;
                 {
                     let mut g = pipe.lock()?;
                     g.staged = g.staged.saturating_sub(packed.changed_bytes);

@@ -573,17 +573,29 @@ impl Cartridge {
     }
 
     /// Destroys all records and lays out the given partitions (sizes to early warning).
+    ///
+    /// Cut short at any point (a killed process), the cartridge opens as blank or as a
+    /// consistent mix of old and new layout, never with holes: first every existing
+    /// partition gets its end-of-data marker at block 0 (everything after it is stale),
+    /// then the other block files go, including the partitions the new layout drops, and
+    /// only then is the new layout written (a partition without files is empty).
     pub fn format(&mut self, partitions: Vec<u64>) -> Result<(), Error> {
         self.flush()?;
         self.remove_stale()?;
+        for p in 0..self.parts.len() {
+            let p = u8::try_from(p).unwrap_or(u8::MAX);
+            let marker = self.dir.join(block_name(p, 0, 'E'));
+            if !marker.exists() {
+                self.touch(&marker)?;
+            }
+        }
+        let keep = partitions.len();
         for entry in fs::read_dir(&self.dir).map_err(|e| io_err(&self.dir, e))? {
             let entry = entry.map_err(|e| io_err(&self.dir, e))?;
-            if entry
-                .file_name()
-                .to_str()
-                .and_then(parse_block_name)
-                .is_some()
-            {
+            let Some((p, b, kind)) = entry.file_name().to_str().and_then(parse_block_name) else {
+                continue;
+            };
+            if !(b == 0 && kind == 'E' && usize::from(p) < keep) {
                 self.remove(&entry.path())?;
             }
         }
@@ -596,12 +608,15 @@ impl Cartridge {
         let meta_path = self.dir.join(META_FILE);
         let json =
             serde_json::to_vec_pretty(&meta).map_err(|e| corrupt(&meta_path, e.to_string()))?;
+        write_atomic(&meta_path, &json)?;
         self.parts = vec![PartitionIndex::default(); meta.partitions.len()];
         for p in 0..meta.partitions.len() {
             let p = u8::try_from(p).unwrap_or(u8::MAX);
-            self.touch(&self.dir.join(block_name(p, 0, 'E')))?;
+            let marker = self.dir.join(block_name(p, 0, 'E'));
+            if !marker.exists() {
+                self.touch(&marker)?;
+            }
         }
-        write_atomic(&meta_path, &json)?;
         self.meta = meta;
         self.flush()
     }
@@ -642,6 +657,50 @@ impl Cartridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The states a format cut short by a kill can leave (see [`Cartridge::format`]):
+    /// each opens, as blank partitions or the new layout, never as corrupt.
+    #[test]
+    fn a_format_cut_short_leaves_an_openable_cartridge() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("c");
+        let two = CartridgeMeta {
+            capacity: 8 << 20,
+            reserve: 1 << 20,
+            partitions: vec![1 << 20, 7 << 20],
+        };
+        let mut c = Cartridge::create(&dir, two).unwrap();
+        for p in 0..2u8 {
+            for b in 0..3 {
+                c.write(p, b, Some(&[p; 100])).unwrap();
+            }
+        }
+        c.flush().unwrap();
+        // Step 1 done: block-0 markers on both partitions, old records still there.
+        std::fs::File::create(dir.join("0_0_E")).unwrap();
+        std::fs::File::create(dir.join("1_0_E")).unwrap();
+        let c = Cartridge::open(&dir).unwrap();
+        assert_eq!((c.eod(0), c.eod(1)), (0, 0));
+        // Step 2 cut short on the way to one partition: partition 1 gone, old layout.
+        for b in 0..3 {
+            let _ = std::fs::remove_file(dir.join(block_name(0, b, 'R')));
+        }
+        for name in ["1_0_R", "1_1_R", "1_2_R", "1_3_E", "1_0_E", "0_3_E"] {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+        let c = Cartridge::open(&dir).unwrap();
+        assert_eq!(c.parts.len(), 2);
+        assert_eq!((c.eod(0), c.eod(1)), (0, 0));
+        // The whole format, down to one partition and back to two.
+        let mut c = c;
+        c.format(vec![8 << 20]).unwrap();
+        assert_eq!(Cartridge::open(&dir).unwrap().parts.len(), 1);
+        c.write(0, 0, Some(b"x")).unwrap();
+        c.format(vec![1 << 20, 7 << 20]).unwrap();
+        let c = Cartridge::open(&dir).unwrap();
+        assert_eq!(c.parts.len(), 2);
+        assert_eq!((c.eod(0), c.eod(1)), (0, 0));
+    }
 
     #[test]
     fn block_names() {
