@@ -414,10 +414,18 @@ fn seal_bundle<'i, 'p>(
             }
         }
     }
-    if packed.is_empty() {
+    let Some(lead) = packed.first() else {
         let _ = std::fs::remove_file(&pending);
         return Ok((None, gone));
-    }
+    };
+    // Named after a member it really holds, so that `repair_pending` finds it.
+    let pending = if lead.hash == first.hash {
+        pending
+    } else {
+        let named = pending_path(config, &lead.hash.to_hex());
+        std::fs::rename(&pending, &named)?;
+        named
+    };
     let pack = NewPack {
         format: PackFormat::Cryptpack,
         key_id: summary.key_id.to_string(),
