@@ -761,28 +761,22 @@ pub(crate) fn verify_objects(
                 progress.item(&pack.name, loc.part.length);
                 let (outcome, detail, n) =
                     check_object(store.as_ref(), object, &pack, key, progress, cancel);
-                report.checked += 1;
                 report.bytes += n;
                 bytes += n;
                 if outcome == VerifyOutcome::Ok {
-                    report.ok += 1;
                     ok += 1;
                 } else {
                     failed += 1;
-                    report.failed.push(format!(
-                        "{label} {}: {}",
-                        pack.name,
-                        detail.clone().unwrap_or_default()
-                    ));
                 }
-                let rec = NewVerification {
-                    job: Some(job),
-                    volume: v.id,
-                    location: Some(loc.id),
+                super::verify::record_check(
+                    cat,
+                    report,
+                    job,
+                    (v, &label),
+                    (loc, &pack.name),
                     outcome,
                     detail,
-                };
-                cat.write(|tx| tx.record_verification(&rec, Timestamp::now()))?;
+                )?;
             }
         }
         anyhow::Ok(())

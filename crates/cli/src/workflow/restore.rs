@@ -291,13 +291,7 @@ fn drive_loop<'a>(
         }
         anyhow::Ok(())
     })();
-    if result.is_err() {
-        sh.failed.store(true, Ordering::Relaxed);
-        // Leave the drive empty so the next attempt starts clean; the error is what matters.
-        if let Ok(_guard) = sh.changer() {
-            let _ = empty_drive(&mut lib, drive_no);
-        }
-    }
+    super::tape::after_drive_work(&result, &sh.failed, &sh.changer, &mut lib, drive_no);
     (report, result)
 }
 

@@ -423,13 +423,25 @@ fn drive_loop(
         }
     };
     let result = drive_sessions(sh, cat, &mut lib, drive_no, &mut report);
-    if result.is_err() {
-        sh.failed.store(true, Ordering::Relaxed);
-        // Leave the drive empty so the next run starts clean; the error is what matters.
-        let _guard = sh.changer.lock();
-        let _ = empty_drive(&mut lib, drive_no);
-    }
+    after_drive_work(&result, &sh.failed, &sh.changer, &mut lib, drive_no);
     (report, result)
+}
+
+/// After one drive's share of a write, restore or verify: when it failed, tell the other
+/// drives to stop after their current tape and leave this drive empty, so the next run
+/// starts clean (the error is what matters, not one from unloading).
+pub(super) fn after_drive_work(
+    result: &anyhow::Result<()>,
+    failed: &AtomicBool,
+    changer: &Mutex<()>,
+    lib: &mut Library,
+    drive_no: u16,
+) {
+    if result.is_err() {
+        failed.store(true, Ordering::Relaxed);
+        let _guard = changer.lock();
+        let _ = empty_drive(lib, drive_no);
+    }
 }
 
 fn drive_sessions(

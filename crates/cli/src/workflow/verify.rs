@@ -187,12 +187,7 @@ fn drive_loop(
             verify_tape(sh, cat, &mut lib, drive_no, v, &mut report)?;
         }
     })();
-    if result.is_err() {
-        sh.failed.store(true, Ordering::Relaxed);
-        if let Ok(_guard) = sh.changer() {
-            let _ = empty_drive(&mut lib, drive_no);
-        }
-    }
+    super::tape::after_drive_work(&result, &sh.failed, &sh.changer, &mut lib, drive_no);
     (report, result)
 }
 
@@ -246,31 +241,53 @@ fn verify_tape(
                 Err(e) => (VerifyOutcome::Unreadable, Some(format!("{e:#}")), 0),
                 Ok(reader) => check_one(reader, &pack, loc.part, key, progress, cancel),
             };
-        report.checked += 1;
         report.bytes += bytes;
-        if outcome == VerifyOutcome::Ok {
-            report.ok += 1;
-        } else {
-            report.failed.push(format!(
-                "{barcode} {}: {}",
-                pack.name,
-                detail.clone().unwrap_or_default()
-            ));
-        }
-        let rec = NewVerification {
-            job: Some(job),
-            volume: v.id,
-            location: Some(loc.id),
+        record_check(
+            cat,
+            report,
+            job,
+            (v, &barcode),
+            (loc, &pack.name),
             outcome,
             detail,
-        };
-        cat.write(|tx| tx.record_verification(&rec, Timestamp::now()))?;
+        )?;
     }
     drop(tape);
     drive.unload()?;
     drop(drive);
     let _guard = sh.changer()?;
     empty_drive(lib, drive_no)?;
+    Ok(())
+}
+
+/// Counts one checked location in `report` (a failure with the volume's label, the pack
+/// and why) and records the verification in the catalog.
+pub(crate) fn record_check(
+    cat: &mut Catalog,
+    report: &mut VerifyReport,
+    job: catalog::JobId,
+    (volume, label): (&Volume, &str),
+    (loc, pack_name): (&catalog::Location, &str),
+    outcome: VerifyOutcome,
+    detail: Option<String>,
+) -> anyhow::Result<()> {
+    report.checked += 1;
+    if outcome == VerifyOutcome::Ok {
+        report.ok += 1;
+    } else {
+        report.failed.push(format!(
+            "{label} {pack_name}: {}",
+            detail.as_deref().unwrap_or_default()
+        ));
+    }
+    let rec = NewVerification {
+        job: Some(job),
+        volume: volume.id,
+        location: Some(loc.id),
+        outcome,
+        detail,
+    };
+    cat.write(|tx| tx.record_verification(&rec, Timestamp::now()))?;
     Ok(())
 }
 
