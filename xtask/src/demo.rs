@@ -26,15 +26,7 @@ pub fn build_binary() -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("building tapebackup failed");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let target = if target.is_relative() {
-        root.join(target)
-    } else {
-        target
-    };
-    Ok(target.join("debug").join("tapebackup"))
+    Ok(crate::target_dir().join("debug").join("tapebackup"))
 }
 
 fn tb(bin: &Path, dir: &Path, args: &[&str]) -> anyhow::Result<String> {

@@ -79,6 +79,17 @@ pub fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's target directory for this workspace: `CARGO_TARGET_DIR` (relative to the
+/// workspace root when relative), else `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    let root = root();
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(t) if t.is_relative() => root.join(t),
+        Some(t) => t,
+        None => root.join("target"),
+    }
+}
+
 /// Runs a command to completion, failing on a non-zero exit.
 pub fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;

@@ -94,10 +94,7 @@ pub fn run(args: BackuppcArgs) -> anyhow::Result<()> {
             "tapebackup",
         ]))?;
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("release/tapebackup");
+    let bin = crate::target_dir().join("release/tapebackup");
 
     let work = tempfile::tempdir()?;
     let w = work.path();

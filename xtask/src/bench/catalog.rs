@@ -7,9 +7,7 @@
 //! plan < 1 s. Prints wall and CPU time (on a busy machine wall time includes waiting for
 //! a core) and the size of the database.
 
-use super::RELEASE_GUARD;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use catalog::{
@@ -137,31 +135,8 @@ impl StageStart {
 
 /// Runs the benchmark (re-running itself as a release build first when built for debug).
 pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
-    if cfg!(debug_assertions) && std::env::var_os(RELEASE_GUARD).is_none() {
-        eprintln!("(re-running as a release build)");
-        let mut cmd = Command::new("cargo");
-        cmd.current_dir(crate::root())
-            .env(RELEASE_GUARD, "1")
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--",
-                "bench",
-                "catalog",
-            ])
-            .args(["--files", &args.files.to_string()])
-            .args(["--files-per-pack", &args.files_per_pack.to_string()])
-            .args(["--batch", &args.batch.to_string()]);
-        if args.per_item {
-            cmd.arg("--per-item");
-        }
-        if let Some(d) = &args.dir {
-            cmd.arg("--dir").arg(d);
-        }
-        return crate::run_cmd(&mut cmd);
+    if super::rerun_as_release()? {
+        return Ok(());
     }
     let (dir, _guard) = match &args.dir {
         Some(d) => {

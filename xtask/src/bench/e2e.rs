@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{RELEASE_GUARD, parse_size};
+use super::parse_size;
 use anyhow::{Context, bail};
 
 /// Options of `cargo xtask bench e2e`.
@@ -182,15 +182,7 @@ fn build_tapebackup(root: &Path) -> anyhow::Result<PathBuf> {
         "--bin",
         "tapebackup",
     ]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let target = if target.is_relative() {
-        root.join(target)
-    } else {
-        target
-    };
-    Ok(target.join("release").join("tapebackup"))
+    Ok(crate::target_dir().join("release").join("tapebackup"))
 }
 
 /// One tree through every path.
@@ -378,34 +370,8 @@ fn print(name: &str, (o, worst): &(Outcome, Outcome), runs: u32) {
 /// Runs the benchmark (re-running itself as a release build first when built for debug).
 pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     let root = crate::root();
-    if cfg!(debug_assertions) && std::env::var_os(RELEASE_GUARD).is_none() {
-        eprintln!("(re-running as a release build)");
-        let mut cmd = Command::new("cargo");
-        cmd.current_dir(&root)
-            .env(RELEASE_GUARD, "1")
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--",
-                "bench",
-                "e2e",
-            ])
-            .args(["--size", &args.size.to_string()]);
-        if let Some(l) = args.large {
-            cmd.args(["--large", &l.to_string()]);
-        }
-        if let Some(d) = &args.dir {
-            cmd.arg("--dir").arg(d);
-        }
-        cmd.args(["--parallel", &args.parallel.to_string()]);
-        cmd.args(["--runs", &args.runs.to_string()]);
-        if let Some(b) = &args.bin {
-            cmd.arg("--bin").arg(b);
-        }
-        return crate::run_cmd(&mut cmd);
+    if super::rerun_as_release()? {
+        return Ok(());
     }
     let bin = match &args.bin {
         Some(bin) => bin.clone(),

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::{RELEASE_GUARD, parse_size};
+use super::parse_size;
 use anyhow::Context;
 
 /// Options of `cargo xtask bench ltfs`.
@@ -71,27 +71,8 @@ fn make_files(src: &Path, total: u64) -> anyhow::Result<(Vec<(String, u64)>, u64
 
 /// Runs the benchmark (re-running itself as a release build first when built for debug).
 pub fn run(args: LtfsArgs) -> anyhow::Result<()> {
-    let root = crate::root();
-    if cfg!(debug_assertions) && std::env::var_os(RELEASE_GUARD).is_none() {
-        eprintln!("(re-running as a release build)");
-        let mut cmd = Command::new("cargo");
-        cmd.current_dir(&root)
-            .env(RELEASE_GUARD, "1")
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--",
-                "bench",
-                "ltfs",
-            ])
-            .args(["--size", &args.size.to_string()]);
-        if let Some(d) = &args.dir {
-            cmd.arg("--dir").arg(d);
-        }
-        return crate::run_cmd(&mut cmd);
+    if super::rerun_as_release()? {
+        return Ok(());
     }
     let scratch;
     let dir = match &args.dir {

@@ -20,7 +20,33 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// Set while a benchmark re-runs itself as a release build.
-pub(crate) const RELEASE_GUARD: &str = "TAPEBACKUP_XTASK_RELEASE";
+const RELEASE_GUARD: &str = "TAPEBACKUP_XTASK_RELEASE";
+
+/// In a debug build of xtask, runs the same command line again in a release build
+/// (timings of debug code mean nothing) and returns `true`: the caller is done. Returns
+/// `false` in a release build, or in the re-run itself.
+pub(crate) fn rerun_as_release() -> anyhow::Result<bool> {
+    if !cfg!(debug_assertions) || std::env::var_os(RELEASE_GUARD).is_some() {
+        return Ok(false);
+    }
+    eprintln!("(re-running as a release build)");
+    crate::run_cmd(
+        std::process::Command::new("cargo")
+            .current_dir(crate::root())
+            .env(RELEASE_GUARD, "1")
+            .args([
+                "run",
+                "--release",
+                "--locked",
+                "--quiet",
+                "-p",
+                "xtask",
+                "--",
+            ])
+            .args(std::env::args_os().skip(1)),
+    )?;
+    Ok(true)
+}
 
 /// Which benchmark to run.
 #[derive(Debug, Subcommand)]

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use super::{RELEASE_GUARD, parse_size};
+use super::parse_size;
 use anyhow::{Context, bail};
 use cryptpack::{EncryptOptions, Encryptor, Key, Secret, Silent};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -49,36 +49,8 @@ pub struct PackArgs {
 /// Runs the benchmark (re-running itself as a release build first when built for debug).
 pub fn run(args: PackArgs) -> anyhow::Result<()> {
     let root = crate::root();
-    if cfg!(debug_assertions) && std::env::var_os(RELEASE_GUARD).is_none() {
-        eprintln!("(re-running as a release build)");
-        let mut cmd = Command::new("cargo");
-        cmd.current_dir(&root)
-            .env(RELEASE_GUARD, "1")
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "xtask",
-                "--",
-                "bench",
-                "pack",
-            ])
-            .args(["--size", &args.size.to_string()]);
-        if let Some(m) = args.mem_size {
-            cmd.args(["--mem-size", &m.to_string()]);
-        }
-        if let Some(d) = &args.dir {
-            cmd.arg("--dir").arg(d);
-        }
-        if args.no_gpg {
-            cmd.arg("--no-gpg");
-        }
-        if args.no_memory {
-            cmd.arg("--no-memory");
-        }
-        cmd.args(["--runs", &args.runs.to_string()]);
-        return crate::run_cmd(&mut cmd);
+    if super::rerun_as_release()? {
+        return Ok(());
     }
     // The CLI row needs the tapebackup binary; the rest of the benchmark does not.
     let built = crate::run_cmd(Command::new("cargo").current_dir(&root).args([
@@ -88,10 +60,7 @@ pub fn run(args: PackArgs) -> anyhow::Result<()> {
         "-p",
         "tapebackup",
     ]));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let cli = target.join("release/tapebackup");
+    let cli = crate::target_dir().join("release/tapebackup");
     let cli = match built {
         Ok(()) if cli.exists() => Some(cli),
         Ok(()) => bail!("{} not found after the build", cli.display()),
