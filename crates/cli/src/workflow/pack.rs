@@ -54,6 +54,19 @@ pub struct PackReport {
     pub changed: Vec<String>,
 }
 
+impl PackReport {
+    /// What a pack job records as its progress: packs made, contents missing, plaintext
+    /// bytes packed.
+    pub(super) fn job_progress(&self) -> JobProgress {
+        JobProgress {
+            items_done: self.packs,
+            items_failed: self.missing.len() as u64,
+            bytes_done: self.plain_bytes,
+            resume_state: None,
+        }
+    }
+}
+
 fn pending_path(config: &Config, content_hex: &str) -> PathBuf {
     config.file.packs.join(format!(".pending-{content_hex}"))
 }
@@ -128,13 +141,7 @@ pub fn pack(
         }
         anyhow::Ok(())
     })();
-    let progress = JobProgress {
-        items_done: report.packs,
-        items_failed: report.missing.len() as u64,
-        bytes_done: report.plain_bytes,
-        resume_state: None,
-    };
-    super::close_job(cat, job, &result, &progress, None)?;
+    super::close_job(cat, job, &result, &report.job_progress(), None)?;
     result?;
     clean_staging(config, cat)?;
     Ok(report)

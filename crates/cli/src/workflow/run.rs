@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use catalog::{Catalog, JobKind, JobProgress, PackInfo, Timestamp};
+use catalog::{Catalog, JobKind, PackInfo, Timestamp};
 
 use super::config::Unlocked;
 use super::get::{GetOptions, GetReport, Pace, content_dir, get_paced};
@@ -455,13 +455,7 @@ fn pack_loop(
         }
     })();
     if let Some(job) = job {
-        let progress = JobProgress {
-            items_done: report.packs,
-            items_failed: report.missing.len() as u64,
-            bytes_done: report.plain_bytes,
-            resume_state: None,
-        };
-        super::close_job(cat, job, &result, &progress, None)?;
+        super::close_job(cat, job, &result, &report.job_progress(), None)?;
     }
     result
 }
