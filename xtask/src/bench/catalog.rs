@@ -6,6 +6,22 @@
 //! absolute targets (there is no peer tool for a catalog): insert 1M < 10 s, lookup < 1 ms,
 //! plan < 1 s. Prints wall and CPU time (on a busy machine wall time includes waiting for
 //! a core) and the size of the database.
+//!
+//! **File sizes.** File `i` (in path order) has a size drawn from a fixed pseudo-random
+//! sequence: every 50th file is large, 2–8 MiB (uniform), every other one is small,
+//! 1 000 bytes to 1 MB (uniform, mean ≈ 0.5 MB). That exercises both packing paths of the
+//! workflow; real trees usually have many more tiny files, which bundle into fuller packs
+//! (so this is the less favourable case for the catalog: more packs per file).
+//!
+//! **Packs.** By default files are grouped into packs by the workflow's rule
+//! (`crates/cli/src/workflow/pack.rs`, `pack_groups` and `pack_many`): consecutive files
+//! form a group of at most [`PACK_GROUP_FILES`] files or [`PACK_GROUP_BYTES`] bytes; in a
+//! group, every content below [`BUNDLE_BELOW`] goes into one bundle pack (members at
+//! offsets), every larger one into a pack of its own; a group's packs are recorded in one
+//! transaction. `--files-per-pack N` overrides the rule with N consecutive files per pack
+//! whatever their size (`--files-per-pack 1`: one pack and one location per file, the
+//! worst case, which the workflow never produces for small files). The run prints which
+//! grouping ran and how many packs and locations it made.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -22,9 +38,10 @@ pub struct CatalogArgs {
     /// Number of files to insert.
     #[arg(long, visible_alias = "size", default_value_t = 1_000_000)]
     files: u64,
-    /// Files per pack (1: every file its own pack and location).
-    #[arg(long, default_value_t = 1)]
-    files_per_pack: u64,
+    /// Files per pack, whatever their size (1: every file its own pack and location, the
+    /// worst case). Default: the workflow's grouping rule (small files bundled).
+    #[arg(long)]
+    files_per_pack: Option<u64>,
     /// Files per transaction while inserting (each stage commits every BATCH files).
     #[arg(long, default_value_t = 10_000)]
     batch: u64,
@@ -46,8 +63,91 @@ fn path_of(i: u64) -> String {
     format!("dir{:04}/file{i:07}.dat", i / PER_DIR)
 }
 
+/// Contents smaller than this are bundled with others into one pack; larger ones get a
+/// pack each. Same value as `BUNDLE_BELOW` in crates/cli/src/workflow/pack.rs (xtask does
+/// not depend on the cli crate).
+const BUNDLE_BELOW: u64 = 1 << 20;
+/// Most files in one pack group: `PACK_GROUP_FILES` of crates/cli/src/workflow/pack.rs.
+const PACK_GROUP_FILES: usize = 512;
+/// Most plaintext bytes in one pack group: `PACK_GROUP_BYTES` of
+/// crates/cli/src/workflow/pack.rs.
+const PACK_GROUP_BYTES: u64 = 32 << 20;
+
+/// Every `LARGE_EVERY`th file is large (2–8 MiB), the others small (1 000 B – 1 MB).
+const LARGE_EVERY: u64 = 50;
+
+/// SplitMix64: a reproducible pseudo-random 64-bit value for `x`.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The size of file `i` (see the module documentation).
 fn size_of(i: u64) -> u64 {
-    1_000 + i % 1_000_000
+    let r = mix(i ^ 0x5151_0000_0000_0000);
+    if i % LARGE_EVERY == LARGE_EVERY / 2 {
+        (2 << 20) + r % (6 << 20)
+    } else {
+        1_000 + r % 1_000_000
+    }
+}
+
+/// One pack to record: its files (indexes, in order) and the group it belongs to (a
+/// group's packs are recorded in one transaction, as the workflow does).
+struct PlannedPack {
+    files: Vec<u64>,
+    group: usize,
+}
+
+/// Packs for files `0..n`: `per_pack` consecutive files each, or else the workflow's rule
+/// (see the module documentation). A group's packs are listed large ones first, then the
+/// bundle, as `pack_many` seals them.
+fn plan_packs(n: u64, per_pack: Option<u64>) -> Vec<PlannedPack> {
+    if let Some(per) = per_pack {
+        let per = per.max(1);
+        return (0..n)
+            .step_by(usize::try_from(per).unwrap_or(usize::MAX))
+            .enumerate()
+            .map(|(group, i)| PlannedPack {
+                files: (i..(i + per).min(n)).collect(),
+                group,
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    let mut flush = |files: std::ops::Range<u64>, group: usize| {
+        let (small, large): (Vec<u64>, Vec<u64>) = files.partition(|&i| size_of(i) < BUNDLE_BELOW);
+        for i in large {
+            out.push(PlannedPack {
+                files: vec![i],
+                group,
+            });
+        }
+        if !small.is_empty() {
+            out.push(PlannedPack {
+                files: small,
+                group,
+            });
+        }
+    };
+    let (mut group, mut start, mut bytes) = (0, 0, 0u64);
+    for i in 0..n {
+        let size = size_of(i);
+        let len = usize::try_from(i - start).unwrap_or(usize::MAX);
+        if i > start && (len >= PACK_GROUP_FILES || bytes.saturating_add(size) > PACK_GROUP_BYTES) {
+            flush(start..i, group);
+            group += 1;
+            start = i;
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(size);
+    }
+    if n > start {
+        flush(start..n, group);
+    }
+    out
 }
 
 /// A content hash as random as a real one (the content index sees inserts all over its key
@@ -56,11 +156,8 @@ fn digest(tag: u8, i: u64) -> anyhow::Result<Digest> {
     let mut x = (u64::from(tag) << 56) ^ i;
     let mut b = [0u8; 32];
     for chunk in b.chunks_exact_mut(8) {
+        chunk.copy_from_slice(&mix(x).to_be_bytes());
         x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        chunk.copy_from_slice(&(z ^ (z >> 31)).to_be_bytes());
     }
     Ok(Digest::new(HashAlgo::Blake3, b.to_vec())?)
 }
@@ -156,7 +253,6 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
     }
     let load_before = load_average();
     let n = args.files.max(1);
-    let per_pack = args.files_per_pack.max(1);
     let now = Timestamp::now();
     let mut cat = Catalog::open(&db)?;
 
@@ -225,39 +321,51 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
     }
     stage_times.push(t.end("fetched (get: record hashes)")?);
 
-    // Packs: `per_pack` consecutive files per pack.
+    // Packs, grouped as planned; a transaction holds whole groups, about `--batch` files.
     let t = Stage::start()?;
-    let mut packs: Vec<(u64, PackId, u64)> = Vec::new(); // (first file, pack, cipher size)
-    for &(i, end) in &chunks {
-        let mut new_packs = Vec::new();
-        let mut firsts = Vec::new();
-        let mut k = i;
-        while k < end {
-            let last = (k + per_pack).min(end);
-            let mut offset = 0;
-            let members = (k..last)
-                .map(|j| {
-                    let m = PackMember {
-                        version: versions[usize::try_from(j)?],
-                        offset,
-                        length: size_of(j),
-                    };
-                    offset += size_of(j);
-                    Ok(m)
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            new_packs.push(NewPack {
-                format: PackFormat::Cryptpack,
-                key_id: "bench".into(),
-                plain_size: offset,
-                plain_hash: digest(2, k)?,
-                cipher_size: offset + 64,
-                cipher_hash: digest(3, k)?,
-                members,
-            });
-            firsts.push(k);
-            k = last;
+    let planned = plan_packs(n, args.files_per_pack);
+    // (files in the packs before this one, pack, cipher size): tapes fill in pack order.
+    let mut packs: Vec<(u64, PackId, u64)> = Vec::new();
+    let mut files_before = 0u64;
+    let mut bundles = 0u64;
+    let mut txn_packs: Vec<&PlannedPack> = Vec::new();
+    let mut txn_files = 0u64;
+    for (k, p) in planned.iter().enumerate() {
+        txn_files += p.files.len() as u64;
+        bundles += u64::from(p.files.len() > 1);
+        txn_packs.push(p);
+        let group_ends = planned.get(k + 1).is_none_or(|next| next.group != p.group);
+        if !(group_ends && (txn_files >= batch || k + 1 == planned.len())) {
+            continue;
         }
+        let new_packs = txn_packs
+            .iter()
+            .map(|p| {
+                let mut offset = 0;
+                let members = p
+                    .files
+                    .iter()
+                    .map(|&j| {
+                        let m = PackMember {
+                            version: versions[usize::try_from(j)?],
+                            offset,
+                            length: size_of(j),
+                        };
+                        offset += size_of(j);
+                        Ok(m)
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Ok(NewPack {
+                    format: PackFormat::Cryptpack,
+                    key_id: "bench".into(),
+                    plain_size: offset,
+                    plain_hash: digest(2, p.files[0])?,
+                    cipher_size: offset + 64,
+                    cipher_hash: digest(3, p.files[0])?,
+                    members,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let infos = cat.write(|tx| -> catalog::Result<Vec<PackInfo>> {
             if args.per_item {
                 new_packs.iter().map(|p| tx.record_pack(p, now)).collect()
@@ -266,15 +374,21 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
             }
         })?;
         transactions += 1;
-        for ((first, info), p) in firsts.into_iter().zip(infos).zip(&new_packs) {
-            packs.push((first, info.id, p.cipher_size));
+        for (info, p) in infos.into_iter().zip(&new_packs) {
+            packs.push((files_before, info.id, p.cipher_size));
+            files_before += p.members.len() as u64;
         }
+        txn_packs.clear();
+        txn_files = 0;
     }
+    let groups = planned.last().map_or(0, |p| p.group + 1);
     stage_times.push(t.end("packs (pack: record packs)")?);
 
-    // Locations: packs written in order, a new tape every PER_TAPE files.
+    // Locations: packs written in order, a new tape every PER_TAPE files, one transaction
+    // per tape and --batch files.
     let t = Stage::start()?;
     let mut tape: Option<(u64, VolumeId)> = None;
+    let mut locations = 0usize;
     for group in
         packs.chunk_by(|a, b| a.0 / PER_TAPE == b.0 / PER_TAPE && a.0 / batch == b.0 / batch)
     {
@@ -317,6 +431,7 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
             } else {
                 tx.record_locations(&locs, now)?;
             }
+            locations += locs.len();
             Ok(())
         })?;
         transactions += 1;
@@ -381,10 +496,26 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<()> {
     }
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let grouping = match args.files_per_pack {
+        Some(per) => format!("forced --files-per-pack {}", per.max(1)),
+        None => format!(
+            "workflow rule (bundle below {} KiB, groups of <= {PACK_GROUP_FILES} files / {} MiB)",
+            BUNDLE_BELOW >> 10,
+            PACK_GROUP_BYTES >> 20
+        ),
+    };
+    let content_bytes: u64 = (0..n).map(size_of).sum();
     println!(
-        "catalog bench: {n} files, {per_pack} file(s) per pack; every stage commits each {batch} \
-         files ({transactions} transactions in all); {} calls",
+        "catalog bench: {n} files ({:.1} GiB of content, {} of them >= 1 MiB); every stage \
+         commits each {batch} files ({transactions} transactions in all); {} calls",
+        content_bytes as f64 / f64::from(1u32 << 30),
+        (0..n).filter(|&i| size_of(i) >= BUNDLE_BELOW).count(),
         if args.per_item { "per-item" } else { "batch" }
+    );
+    println!(
+        "grouping: {grouping}: {n} files in {} packs ({bundles} with several files) from {groups} \
+         groups, {locations} locations",
+        packs.len(),
     );
     println!(
         "load average (1, 5, 15 min) before: {load_before}; after: {}",
