@@ -243,6 +243,35 @@ impl<'c> Txn<'c> {
         ingest::pack_one(&mut Stmts::new(&self.tx), pack, generate_pack_name()?, now)
     }
 
+    /// Like [`Txn::record_pack`], under a name chosen before the pack was recorded (a pack
+    /// streamed onto a tape under its name before it is recorded). The name must look like
+    /// one [`generate_pack_name`] makes (32 lowercase hex characters) and be unused:
+    /// otherwise [`Error::InvalidInput`] or [`Error::AlreadyExists`].
+    pub fn record_pack_named(
+        &mut self,
+        pack: &NewPack,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<PackInfo> {
+        if name.len() != 32
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Error::InvalidInput {
+                what: "pack name",
+                reason: format!("{name:?} is not 32 lowercase hex characters"),
+            });
+        }
+        if self.read().pack_by_name(name)?.is_some() {
+            return Err(Error::AlreadyExists {
+                what: "pack",
+                key: name.to_owned(),
+            });
+        }
+        ingest::pack_one(&mut Stmts::new(&self.tx), pack, name.to_owned(), now)
+    }
+
     /// Records many packs in one call. On an error the transaction is abandoned: nothing of
     /// it is stored. Same checks and effects as [`Txn::record_pack`] for each (a content may not
     /// appear in two packs of the batch either); the names come from one read of the OS

@@ -122,16 +122,27 @@ fn check_complete(s: &Setup) {
     }),);
 }
 
-/// `run --json` while another thread watches the staging directory: the report and the
-/// most bytes staging held at any moment seen.
+/// `run --json` while another thread watches the staging and pack directories: the
+/// report and the most bytes staging held at any moment seen. `run` seals packs straight
+/// onto the (LTFS) tape, so the pack directory must never hold a pack file (the
+/// encrypted catalog snapshot is made in a scratch directory inside it).
 fn run_watching_staging(s: &Setup) -> (serde_json::Value, u64) {
     let staging = s.ws.join("staging");
+    let packs = s.ws.join("packs");
     let done = AtomicBool::new(false);
     let peak = AtomicU64::new(0);
+    let pack_files = AtomicU64::new(0);
     let out = std::thread::scope(|sc| {
         sc.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 peak.fetch_max(dir_bytes(&staging), Ordering::Relaxed);
+                // Pack files and pending packs (not the catalog snapshot's scratch dir).
+                let files = std::fs::read_dir(&packs).map_or(0, |rd| {
+                    rd.filter_map(Result::ok)
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                        .count()
+                });
+                pack_files.fetch_max(files as u64, Ordering::Relaxed);
                 std::thread::yield_now();
             }
         });
@@ -145,6 +156,11 @@ fn run_watching_staging(s: &Setup) -> (serde_json::Value, u64) {
         String::from_utf8_lossy(&out.stderr)
     );
     let r = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        pack_files.load(Ordering::Relaxed),
+        0,
+        "a pack file was written to disk during run"
+    );
     (r, peak.load(Ordering::Relaxed))
 }
 
@@ -232,6 +248,45 @@ fn files_changed_between_get_and_pack_are_read_again() {
     let out = ok(&s.ws, &["pack"]);
     assert!(!out.contains("warning"), "{out}");
     ok(&s.ws, &["write"]);
+    check_complete(&s);
+}
+
+#[test]
+fn files_changed_after_get_are_left_out_of_streamed_packs() {
+    // get hashes the tree; then files change; `run` fetches the changed ones as new
+    // versions and streams every waiting content onto the tape, reading each file again:
+    // the old versions no longer match and are left out of their packs (their fetch is
+    // forgotten in the transaction that records the packs), the new ones go in.
+    let s = setup(4, "1GiB", true);
+    let out = ok(&s.ws, &["get"]);
+    assert!(out.contains("fetched 7 file(s)"), "{out}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(s.src.join("many/f003.bin"), noise("f3 again", 256 << 10)).unwrap();
+    std::fs::write(s.src.join("many/f001.bin"), noise("f1 longer", 300 << 10)).unwrap();
+    std::fs::remove_file(s.src.join("many/f002.bin")).unwrap();
+    let (r, seen) = run_watching_staging(&s);
+    assert_eq!(seen, 0, "staging was used");
+    let changed: Vec<String> = r["pack"]["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    for (path, why) in [
+        ("many/f003.bin", "content changed since get"),
+        ("many/f001.bin", "size changed since get"),
+        ("many/f002.bin", "vanished since get"),
+    ] {
+        assert!(
+            changed.iter().any(|c| c == &format!("{path}: {why}")),
+            "{path}: {changed:?}"
+        );
+    }
+    ok(&s.ws, &["catalog", "check"]);
+    // The new versions of f001 and f003 are on tape already; nothing is left to do.
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&s.ws, &["--json", "status"])).unwrap();
+    assert_eq!(status["to_pack"], 0, "{status}");
     check_complete(&s);
 }
 

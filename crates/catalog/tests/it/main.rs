@@ -6,5 +6,6 @@ mod crash;
 mod forget;
 mod legacy;
 mod model;
+mod named;
 mod snapshot;
 mod support;

@@ -23,6 +23,7 @@ pub mod raw;
 pub mod recover;
 pub mod restore;
 pub mod run;
+pub mod stream;
 pub mod tape;
 pub mod verify;
 

@@ -27,7 +27,7 @@ use catalog::{
 use cloud::{Expected, LocalStore, S3Config, S3Store, Secret, Store, TransferOptions, VerifyDepth};
 use serde::{Deserialize, Serialize};
 
-use super::tape::{CatalogFeed, PackFeed};
+use super::tape::CatalogFeed;
 use super::{Config, Progress};
 
 /// Bucket name of a volume that is a local directory (`kind = "local"` stores): the
@@ -402,7 +402,7 @@ pub fn write_to(
     })?;
     report.job = job.get();
     let result = (|| {
-        while let Some(pack) = feed.next_pack(cancel)? {
+        while let Some(pack) = feed.next_pack()? {
             if cancel.load(Ordering::Relaxed) {
                 bail!("cancelled; run `write --to {target}` again to continue");
             }

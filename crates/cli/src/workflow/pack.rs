@@ -230,6 +230,144 @@ pub(super) fn pack_groups<'a>(
     (groups, missing)
 }
 
+/// Splits a group into the contents of its packs: each content of [`BUNDLE_BELOW`] or
+/// more alone, the smaller ones together.
+fn split_units<'a, 'p>(items: &'a [PackItem<'p>]) -> Vec<Vec<&'a PackItem<'p>>> {
+    let (small, large): (Vec<&PackItem<'_>>, Vec<&PackItem<'_>>) = items
+        .iter()
+        .partition(|i| i.version.size.unwrap_or(0) < BUNDLE_BELOW);
+    let mut units: Vec<Vec<&PackItem<'_>>> = large.into_iter().map(|i| vec![i]).collect();
+    if !small.is_empty() {
+        units.push(small);
+    }
+    units
+}
+
+/// The contents of one pack not yet sealed (one content of [`BUNDLE_BELOW`] or more, or
+/// a bundle of smaller ones), owning what it needs: `run` hands these to the tape writer,
+/// which seals each straight onto the tape ([`super::stream`]) or, for the raw format,
+/// into a pack file first ([`Unit::pack_to_file`]).
+#[derive(Debug)]
+pub struct Unit {
+    items: Vec<UnitItem>,
+}
+
+#[derive(Debug)]
+struct UnitItem {
+    version: catalog::VersionInfo,
+    hash: catalog::Digest,
+    plain: PathBuf,
+    in_place: bool,
+}
+
+impl Unit {
+    /// The units of a group from [`pack_groups`].
+    pub(super) fn of_group(group: &[PackItem<'_>]) -> Vec<Unit> {
+        split_units(group)
+            .into_iter()
+            .map(|items| Unit {
+                items: items
+                    .into_iter()
+                    .map(|i| UnitItem {
+                        version: i.version.clone(),
+                        hash: i.hash.clone(),
+                        plain: i.plain.clone(),
+                        in_place: i.in_place,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Borrowed views of the items, for [`seal_items`] and [`pack_many`].
+    pub(super) fn items(&self) -> Vec<PackItem<'_>> {
+        self.items
+            .iter()
+            .map(|i| PackItem {
+                version: &i.version,
+                hash: &i.hash,
+                plain: i.plain.clone(),
+                in_place: i.in_place,
+            })
+            .collect()
+    }
+
+    /// The content hashes in it.
+    pub(super) fn hashes(&self) -> impl Iterator<Item = &catalog::Digest> {
+        self.items.iter().map(|i| &i.hash)
+    }
+
+    /// Files (contents) in it.
+    pub fn files(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Plaintext bytes in it.
+    pub fn plain_bytes(&self) -> u64 {
+        self.items.iter().map(|i| i.version.size.unwrap_or(0)).sum()
+    }
+
+    /// Plaintext bytes of it waiting in staging (not read in place).
+    pub(super) fn staged_bytes(&self) -> u64 {
+        self.items
+            .iter()
+            .filter(|i| !i.in_place)
+            .map(|i| i.version.size.unwrap_or(0))
+            .sum()
+    }
+
+    /// A short description for messages: the first path and how many files.
+    pub fn describe(&self) -> String {
+        match self.items.as_slice() {
+            [one] => one.version.path.clone(),
+            [first, ..] => format!(
+                "{} small files from {}",
+                self.items.len(),
+                first.version.path
+            ),
+            [] => "an empty unit".to_owned(),
+        }
+    }
+
+    /// After a pack made of `packed` (indices) is recorded: deletes their staged
+    /// plaintext (files read in place are never touched).
+    pub(super) fn remove_staged(&self, packed: &[usize]) -> std::io::Result<()> {
+        for i in packed.iter().filter_map(|&i| self.items.get(i)) {
+            if !i.in_place {
+                match std::fs::remove_file(&i.plain) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The version id, path and size of item `i`.
+    pub(super) fn item(&self, i: usize) -> Option<(catalog::VersionId, &str, u64)> {
+        self.items.get(i).map(|x| {
+            (
+                x.version.id,
+                x.version.path.as_str(),
+                x.version.size.unwrap_or(0),
+            )
+        })
+    }
+
+    /// Packs it the way `pack` does (pending file, sync, record, rename, plaintext
+    /// deleted): for a tape format that needs the pack's length and id before its bytes.
+    pub(super) fn pack_to_file(
+        &self,
+        config: &Config,
+        cat: &mut Catalog,
+        key: &Unlocked,
+        progress: &dyn Progress,
+        cancel: &AtomicBool,
+    ) -> anyhow::Result<Packed> {
+        pack_many(config, cat, key, &self.items(), progress, cancel)
+    }
+}
+
 /// What [`pack_many`] did with a group.
 #[derive(Debug, Default)]
 pub(super) struct Packed {
@@ -264,14 +402,7 @@ pub(super) fn pack_many(
     let durable = FsSync::open(&config.file.packs)?;
     let mut sealed: Vec<(NewPack, PathBuf, Vec<&PackItem<'_>>)> = Vec::new();
     let mut changed = Vec::new();
-    let (small, large): (Vec<&PackItem<'_>>, Vec<&PackItem<'_>>) = items
-        .iter()
-        .partition(|i| i.version.size.unwrap_or(0) < BUNDLE_BELOW);
-    let mut units: Vec<Vec<&PackItem<'_>>> = large.into_iter().map(|i| vec![i]).collect();
-    if !small.is_empty() {
-        units.push(small);
-    }
-    for unit in units {
+    for unit in split_units(items) {
         let r = match unit.as_slice() {
             [one] => seal(config, key, one, progress, cancel)
                 .map(|s| match s {
@@ -370,8 +501,74 @@ fn seal_bundle<'i, 'p>(
     );
     let out = std::fs::File::create(&pending)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, &out);
+    let sealed = seal_items(&key.key, items, &mut w, progress, cancel).and_then(|s| {
+        std::io::Write::flush(&mut w)?;
+        Ok(s)
+    });
+    drop(w);
+    drop(out);
+    let sealed = match sealed {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&pending);
+            return Err(e);
+        }
+    };
+    let gone = sealed
+        .gone
+        .iter()
+        .map(|(i, why)| (items[*i], why.clone()))
+        .collect();
+    let Some(pack) = sealed.pack else {
+        let _ = std::fs::remove_file(&pending);
+        return Ok((None, gone));
+    };
+    let packed: Vec<&PackItem<'_>> = sealed.packed.iter().map(|&i| items[i]).collect();
+    // Named after a member it really holds, so that `repair_pending` finds it.
+    let pending = match packed.first() {
+        Some(lead) if lead.hash != first.hash => {
+            let named = pending_path(config, &lead.hash.to_hex());
+            std::fs::rename(&pending, &named)?;
+            named
+        }
+        _ => pending,
+    };
+    Ok((Some((pack, pending, packed)), gone))
+}
+
+/// What [`seal_items`] made: the pack (`None` when no item is in it) and, by index into
+/// the items, those packed and those left out with the reason.
+pub(super) struct SealedItems {
+    /// The pack to record (its members are the packed items).
+    pub pack: Option<NewPack>,
+    /// Items in the pack.
+    pub packed: Vec<usize>,
+    /// Items read in place that vanished, changed size or no longer have their recorded
+    /// hash: not in the pack (bytes of them already encrypted stay in it, referenced by
+    /// nothing), and why.
+    pub gone: Vec<(usize, String)>,
+}
+
+/// Encrypts `items` one after the other into one pack written to `out` (one item: the
+/// options of [`seal_options`] for its size; several: the defaults). Each item is read as
+/// exactly its recorded size and checked against its recorded hash; a staged item that
+/// does not match is an error (staging was modified).
+pub(super) fn seal_items(
+    key: &cryptpack::Key,
+    items: &[&PackItem<'_>],
+    out: &mut dyn std::io::Write,
+    progress: &dyn Progress,
+    cancel: &AtomicBool,
+) -> anyhow::Result<SealedItems> {
+    let single = items.len() == 1;
+    let options = match items {
+        [one] => seal_options(one.version.size.unwrap_or(0)),
+        _ => cryptpack::EncryptOptions::default(),
+    };
     let mut members = Members {
         items: items.to_vec(),
+        // One item: the pack's plaintext hash is the item's, checked below.
+        hash_each: !single,
         next: 0,
         cur: None,
         emitted: 0,
@@ -379,29 +576,26 @@ fn seal_bundle<'i, 'p>(
     };
     let summary = cryptpack::encrypt_stream(
         &mut members,
-        &mut w,
-        cryptpack::Secret::Key(&key.key),
-        &cryptpack::EncryptOptions::default(),
+        out,
+        cryptpack::Secret::Key(key),
+        &options,
         &Adapt(progress),
         cancel,
-    );
-    let summary = match summary.map_err(anyhow::Error::from).and_then(|s| {
-        std::io::Write::flush(&mut w)?;
-        Ok(s)
-    }) {
-        Ok(s) => s,
-        Err(e) => {
-            drop(w);
-            let _ = std::fs::remove_file(&pending);
-            return Err(e);
-        }
+    )?;
+    let plain_hash = digest(&summary.plaintext_hash.0)?;
+    let mut sealed = SealedItems {
+        pack: None,
+        packed: Vec::new(),
+        gone: Vec::new(),
     };
-    drop(w);
-    drop(out);
-    let mut packed = Vec::new();
-    let mut gone = Vec::new();
     let mut pack_members = Vec::new();
-    for (item, outcome) in members.outcomes {
+    for (i, (item, outcome)) in members.outcomes.into_iter().enumerate() {
+        let outcome = match outcome {
+            Ok(_) if single && &plain_hash != item.hash => {
+                Err("content changed since get".to_owned())
+            }
+            o => o,
+        };
         match outcome {
             Ok((offset, length)) => {
                 pack_members.push(PackMember {
@@ -409,43 +603,30 @@ fn seal_bundle<'i, 'p>(
                     offset,
                     length,
                 });
-                packed.push(item);
+                sealed.packed.push(i);
             }
-            Err(why) if item.in_place => gone.push((item, why)),
-            Err(why) => {
-                let _ = std::fs::remove_file(&pending);
-                anyhow::bail!(
-                    "staged plaintext {}: {why} (staging was modified)",
-                    item.plain.display()
-                );
-            }
+            Err(why) if item.in_place => sealed.gone.push((i, why)),
+            Err(why) => anyhow::bail!(
+                "staged plaintext {}: {why} (staging was modified)",
+                item.plain.display()
+            ),
         }
     }
-    let Some(lead) = packed.first() else {
-        let _ = std::fs::remove_file(&pending);
-        return Ok((None, gone));
-    };
-    // Named after a member it really holds, so that `repair_pending` finds it.
-    let pending = if lead.hash == first.hash {
-        pending
-    } else {
-        let named = pending_path(config, &lead.hash.to_hex());
-        std::fs::rename(&pending, &named)?;
-        named
-    };
-    let pack = NewPack {
-        format: PackFormat::Cryptpack,
-        key_id: summary.key_id.to_string(),
-        plain_size: summary.plaintext_len,
-        plain_hash: digest(&summary.plaintext_hash.0)?,
-        cipher_size: summary.ciphertext_len,
-        cipher_hash: catalog::Digest::new(
-            catalog::HashAlgo::Blake3,
-            summary.ciphertext_hash.0.to_vec(),
-        )?,
-        members: pack_members,
-    };
-    Ok((Some((pack, pending, packed)), gone))
+    if !pack_members.is_empty() {
+        sealed.pack = Some(NewPack {
+            format: PackFormat::Cryptpack,
+            key_id: summary.key_id.to_string(),
+            plain_size: summary.plaintext_len,
+            plain_hash,
+            cipher_size: summary.ciphertext_len,
+            cipher_hash: catalog::Digest::new(
+                catalog::HashAlgo::Blake3,
+                summary.ciphertext_hash.0.to_vec(),
+            )?,
+            members: pack_members,
+        });
+    }
+    Ok(sealed)
 }
 
 /// The plaintext of a bundle: its members' bytes one after the other, each read as exactly
@@ -453,6 +634,8 @@ fn seal_bundle<'i, 'p>(
 /// in the stream, or why it is not usable).
 struct Members<'i, 'p> {
     items: Vec<&'i PackItem<'p>>,
+    /// Hash each member on the way (with one member, the pack's plaintext hash serves).
+    hash_each: bool,
     next: usize,
     cur: Option<Member<'i, 'p>>,
     emitted: u64,
@@ -517,7 +700,9 @@ impl std::io::Read for Members<'_, '_> {
                 continue;
             };
             if cur.left == 0 {
-                let outcome = if cur.hasher.finalize().as_bytes() == cur.item.hash.bytes() {
+                let outcome = if !self.hash_each
+                    || cur.hasher.finalize().as_bytes() == cur.item.hash.bytes()
+                {
                     Ok((cur.offset, self.emitted - cur.offset))
                 } else {
                     Err("content changed since get".into())
@@ -539,7 +724,9 @@ impl std::io::Read for Members<'_, '_> {
                 self.cur = None;
                 continue;
             }
-            cur.hasher.update(&buf[..n]);
+            if self.hash_each {
+                cur.hasher.update(&buf[..n]);
+            }
             cur.left -= n as u64;
             self.emitted += n as u64;
             return Ok(n);

@@ -5,24 +5,30 @@
 //! transactions, exactly as when the steps run alone):
 //!
 //! ```text
-//!  get thread ──(staging/content/<blake3>, version recorded)──▶ pack thread
-//!     ▲ pauses while staged plaintext > run.staging_limit          │ pack recorded, renamed
-//!     └───────────────── staged bytes go down as packs land ◀──────┤
-//!                                                                   ▼
-//!                                     queue of packs ready ──▶ write thread (PackFeed)
+//!  get thread ──(version recorded; plaintext staged or read in place)──▶ pack thread
+//!     ▲ pauses while staged plaintext > run.staging_limit                 │ units: the
+//!     │                                                                   │ contents of
+//!     └──────── staged bytes go down as packs land ◀─────┐                ▼ one pack each
+//!                                      write thread (PackFeed) ◀── queue of units
+//!                                      seals each unit straight onto the tape,
+//!                                      records pack + locations after the index
 //! ```
 //!
 //! - **get** fetches in chunks ([`super::get`]'s pacing); before each chunk it waits until
 //!   the plaintext staged and not yet packed, plus the chunk, fits under
 //!   `run.staging_limit` (a chunk is always admitted into an empty staging, so one file
 //!   larger than the limit still goes through, alone).
-//! - **pack** packs every recorded, staged content as soon as it is recorded (the same
-//!   [`super::pack`] code: encrypt to a pending file, sync, record, rename, delete the
-//!   plaintext) and puts the recorded pack on the queue.
-//! - **write** hands the queue to the tape writer through the [`PackFeed`] seam: packs
-//!   already recorded but not on tape (an interrupted earlier run) first, then each new
-//!   pack as it is sealed. A tape session waits for the next pack while the queue is empty
-//!   and ends (index, catalog snapshot, unload) once packing is finished.
+//! - **pack** groups every recorded content as soon as it is recorded into units (the
+//!   same grouping as [`super::pack`]: one content of 1 MiB or more, or a bundle of
+//!   smaller ones) and queues them ([`Fed::Unsealed`]); it seals nothing itself.
+//! - **write** takes the queue through the [`PackFeed`] seam: packs already recorded but
+//!   not on tape (an interrupted earlier run) first, then the units. An LTFS session seals
+//!   each unit on the fly into the tape file ([`super::stream`]: no pack file, each byte
+//!   written once) and records the pack with its locations once an index covers it; a
+//!   raw-format session packs the unit into a pack file first (that format needs the
+//!   pack's length up front). Staged plaintext is deleted after that transaction. While
+//!   get waits for room in staging, the writer records what it has written as soon as
+//!   the queue runs dry ([`Next::Flush`]), so staging drains.
 //!
 //! Failures: a failed pack stops get; a failed write stops get and pack (each at a point
 //! that is safe: nothing half-recorded). A failed get or pack lets the writer finish the
@@ -36,14 +42,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use catalog::{Catalog, JobKind, PackInfo, Timestamp};
+use catalog::{Catalog, JobKind, Timestamp};
 
 use super::config::Unlocked;
 use super::get::{GetOptions, GetReport, Pace, content_dir, get_paced};
-use super::pack::{
-    PackReport, clean_staging, in_place_roots, pack_groups, pack_many, repair_pending,
-};
-use super::tape::{CatalogFeed, PackFeed, WriteReport, write_from};
+use super::pack::{PackReport, Unit, clean_staging, in_place_roots, pack_groups, repair_pending};
+use super::tape::{CatalogFeed, Fed, Landed, Next, PackFeed, WriteReport, write_from};
 use super::{Config, Progress, no_cancel, open_catalog};
 
 /// What [`run`] did, step by step.
@@ -79,9 +83,23 @@ struct State {
     get_done: bool,
     /// Pack finished (or failed): no more packs will be queued.
     pack_done: bool,
-    /// Packs recorded and ready for the tape.
-    ready: VecDeque<PackInfo>,
+    /// Packs (recorded, from an earlier run) and units ready for the tape.
+    ready: VecDeque<Fed>,
+    /// Units queued or handed out that have not landed yet.
+    in_flight: usize,
+    /// Staged plaintext bytes of those.
+    in_flight_staged: u64,
+    /// Get waits for room in staging.
+    get_waiting: bool,
+    /// The pack step's figures, from the units that landed.
+    pack: PackReport,
+    /// When the first unit was queued.
+    pack_started: Option<Timestamp>,
 }
+
+/// Most units queued for the writer at once (they hold only paths and hashes; sealing
+/// happens as they are written).
+const MAX_READY: usize = 16;
 
 struct Pipe<'a> {
     state: Mutex<State>,
@@ -139,8 +157,11 @@ impl Pace for Pipe<'_> {
                 return Err(Halted.into());
             }
             if g.staged == 0 || g.staged.saturating_add(bytes) <= self.limit {
+                g.get_waiting = false;
                 return Ok(());
             }
+            g.get_waiting = true;
+            self.notify();
             g = self.wait(g)?;
         }
     }
@@ -156,17 +177,37 @@ impl Pace for Pipe<'_> {
 }
 
 impl PackFeed for Pipe<'_> {
-    fn next_pack(&self, cancel: &AtomicBool) -> anyhow::Result<Option<PackInfo>> {
+    fn next(&self, cancel: &AtomicBool, unrecorded: bool) -> anyhow::Result<Next> {
         let mut g = self.lock()?;
         loop {
             if let Some(p) = g.ready.pop_front() {
-                return Ok(Some(p));
+                drop(g);
+                self.notify();
+                return Ok(Next::Pack(p));
             }
             if g.pack_done || cancel.load(Ordering::Relaxed) {
-                return Ok(None);
+                return Ok(Next::Done);
+            }
+            if unrecorded && (g.get_waiting || g.get_done) {
+                return Ok(Next::Flush);
             }
             g = self.wait(g)?;
         }
+    }
+
+    fn landed(&self, landed: Landed) {
+        if let Ok(mut g) = self.lock() {
+            g.in_flight = g.in_flight.saturating_sub(1);
+            g.in_flight_staged = g.in_flight_staged.saturating_sub(landed.staged_bytes);
+            g.staged = g.staged.saturating_sub(landed.staged_bytes);
+            let r = &mut g.pack;
+            r.files += landed.files;
+            r.packs += landed.packs;
+            r.plain_bytes += landed.plain_bytes;
+            r.pack_bytes += landed.pack_bytes;
+            r.changed.extend(landed.changed);
+        }
+        self.notify();
     }
 }
 
@@ -222,8 +263,8 @@ pub fn run(
         CatalogFeed::new(config, &cat)?
     };
     let mut first = VecDeque::new();
-    while let Some(p) = earlier.next_pack(cancel)? {
-        first.push_back(p);
+    while let Some(p) = earlier.next_pack()? {
+        first.push_back(Fed::Recorded(p));
     }
     let pipe = Pipe {
         state: Mutex::new(State {
@@ -251,11 +292,6 @@ pub fn run(
         name: "get",
         bytes: false,
     };
-    let pack_p = Step {
-        inner: progress,
-        name: "pack",
-        bytes: false,
-    };
     let write_p = Step {
         inner: progress,
         name: "write",
@@ -265,7 +301,7 @@ pub fn run(
     let (get, pack, write) = std::thread::scope(|s| {
         let pipe = &pipe;
         let fail = &fail;
-        let (get_p, pack_p, write_p) = (&get_p, &pack_p, &write_p);
+        let (get_p, write_p) = (&get_p, &write_p);
         let get = s.spawn(move || {
             let r = open_catalog(config).and_then(|mut cat| {
                 get_paced(
@@ -290,9 +326,7 @@ pub fn run(
             }
         });
         let pack = s.spawn(move || {
-            let mut report = PackReport::default();
-            let r = open_catalog(config)
-                .and_then(|mut cat| pack_loop(config, &mut cat, key, pipe, &mut report, pack_p));
+            let r = open_catalog(config).and_then(|cat| unit_loop(config, &cat, pipe));
             if r.is_err() {
                 pipe.halt_get.store(true, Ordering::Relaxed);
             }
@@ -303,7 +337,6 @@ pub fn run(
             if let Err(e) = r {
                 fail(&pipe.halt_pack, e.context("pack"));
             }
-            report
         });
         let write = s.spawn(move || {
             let r = write_step(config, key, pipe, write_p);
@@ -330,12 +363,28 @@ pub fn run(
     let mut errors = errors
         .into_inner()
         .map_err(|_| anyhow::anyhow!("run: error list poisoned"))?;
+    pack?;
+    let (pack, pack_started, staged_peak) = {
+        let g = pipe.lock()?;
+        (g.pack.clone(), g.pack_started, g.staged_peak)
+    };
     let report = RunReport {
         get: get?,
-        pack: pack?,
+        pack,
         write: write?,
-        staged_peak: pipe.lock()?.staged_peak,
+        staged_peak,
     };
+    // The pack job: what the units that landed made.
+    if let Some(started) = pack_started {
+        let mut cat = open_catalog(config)?;
+        let job = cat.write(|tx| tx.start_job(JobKind::Pack, started))?;
+        let outcome = match errors.iter().find(|(consequence, _)| !consequence) {
+            Some((_, e)) => Err(anyhow::anyhow!("{e:#}")),
+            None if cancel.load(Ordering::Relaxed) => Err(anyhow::anyhow!("run cancelled")),
+            None => Ok(()),
+        };
+        super::close_job(&mut cat, job, &outcome, &report.pack.job_progress(), None)?;
+    }
     // The first error that is not a consequence of another; the others are shown.
     if let Some(i) = errors
         .iter()
@@ -381,83 +430,72 @@ fn write_step(
     write_from(config, &mut cat, key, pipe, progress, pipe.cancel)
 }
 
-/// The pack thread: packs whatever get has recorded, until get is done and nothing is
-/// left; each pack goes on the queue once recorded.
-fn pack_loop(
-    config: &Config,
-    cat: &mut Catalog,
-    key: &Unlocked,
-    pipe: &Pipe<'_>,
-    report: &mut PackReport,
-    progress: &dyn Progress,
-) -> anyhow::Result<()> {
-    let mut job = None;
+/// The pack thread: groups whatever get has recorded into units and queues them for the
+/// writer, until get is done and every content is queued.
+fn unit_loop(config: &Config, cat: &Catalog, pipe: &Pipe<'_>) -> anyhow::Result<()> {
+    let mut queued: HashSet<catalog::Digest> = HashSet::new();
     let mut missing: HashSet<catalog::VersionId> = HashSet::new();
-    let result = (|| {
-        loop {
-            if pipe.halt_pack.load(Ordering::Relaxed) {
-                return Err(Halted.into());
+    loop {
+        if pipe.halt_pack.load(Ordering::Relaxed) {
+            return Err(Halted.into());
+        }
+        let (seen, get_done) = {
+            let g = pipe.lock()?;
+            (g.recorded, g.get_done)
+        };
+        let todo: Vec<_> = cat
+            .read()
+            .versions_to_pack(u64::MAX >> 1)?
+            .into_iter()
+            .filter(|v| v.hash.as_ref().is_some_and(|h| !queued.contains(h)))
+            .collect();
+        // Looked up each time: get adds a new source to the catalog while this runs.
+        let in_place = in_place_roots(config, cat)?;
+        let (groups, absent) = pack_groups(config, &in_place, &todo);
+        let mut absent_paths = Vec::new();
+        for v in absent {
+            if missing.insert(v.id) {
+                absent_paths.push(v.path.clone());
             }
-            let (seen, get_done) = {
-                let g = pipe.lock()?;
-                (g.recorded, g.get_done)
-            };
-            let todo = cat.read().versions_to_pack(u64::MAX >> 1)?;
-            let mut packed_any = false;
-            // Looked up each time: get adds a new source to the catalog while this runs.
-            let in_place = in_place_roots(config, cat)?;
-            let (groups, absent) = pack_groups(config, &in_place, &todo);
-            for v in absent {
-                if missing.insert(v.id) {
-                    report.missing.push(v.path.clone());
-                }
-            }
-            for group in &groups {
-                if job.is_none() {
-                    job = Some(cat.write(|tx| tx.start_job(JobKind::Pack, Timestamp::now()))?);
-                }
-                let packed = pack_many(config, cat, key, group, progress, &pipe.halt_pack)?;
-                report.changed.extend(packed.changed);
-                report.files += packed.files;
-                {
-                    let mut g = pipe.lock()?;
-                    g.staged = g.staged.saturating_sub(packed.changed_bytes);
-                    for (info, plain, cipher) in packed.packs {
-                        report.packs += 1;
-                        report.plain_bytes += plain;
-                        report.pack_bytes += cipher;
-                        packed_any = true;
-                        g.staged = g.staged.saturating_sub(plain);
-                        g.ready.push_back(info);
-                    }
-                }
-                pipe.notify();
+        }
+        if !absent_paths.is_empty() {
+            pipe.lock()?.pack.missing.extend(absent_paths);
+        }
+        let mut queued_any = false;
+        for unit in groups.iter().flat_map(|g| Unit::of_group(g)) {
+            queued.extend(unit.hashes().cloned());
+            let mut g = pipe.lock()?;
+            while g.ready.len() >= MAX_READY {
                 if pipe.halt_pack.load(Ordering::Relaxed) {
                     return Err(Halted.into());
                 }
-            }
-            if packed_any {
-                continue;
-            }
-            // Nothing to pack: done when get is done (it was before the query), else wait
-            // for get to record more. Nothing recorded is waiting, so whatever `staged`
-            // still counts is plaintext already packed under another path: forget it.
-            if get_done {
-                return Ok(());
-            }
-            let mut g = pipe.lock()?;
-            if g.recorded == seen && !g.get_done {
-                g.staged = 0;
-                pipe.notify();
                 g = pipe.wait(g)?;
             }
+            g.in_flight += 1;
+            g.in_flight_staged += unit.staged_bytes();
+            g.pack_started.get_or_insert_with(Timestamp::now);
+            g.ready.push_back(Fed::Unsealed(unit));
             drop(g);
+            pipe.notify();
+            queued_any = true;
         }
-    })();
-    if let Some(job) = job {
-        super::close_job(cat, job, &result, &report.job_progress(), None)?;
+        if queued_any {
+            continue;
+        }
+        // Nothing new: done when get is done (it was before the query), else wait for get
+        // to record more. Whatever `staged` counts beyond the units on their way is
+        // plaintext already packed under another path: forget it.
+        if get_done {
+            return Ok(());
+        }
+        let mut g = pipe.lock()?;
+        if g.recorded == seen && !g.get_done {
+            g.staged = g.in_flight_staged;
+            pipe.notify();
+            g = pipe.wait(g)?;
+        }
+        drop(g);
     }
-    result
 }
 
 #[cfg(test)]

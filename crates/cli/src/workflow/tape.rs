@@ -32,7 +32,8 @@ use tape_scsi::{ElementType, Library, ReadOutcome, TapeDrive};
 
 use super::config::TapeFormat;
 use super::config::Unlocked;
-use super::pack::{pack_path, repair_pending};
+use super::pack::{Unit, pack_path, repair_pending};
+use super::stream::{PackStream, StreamSealed};
 use super::{Adapt, Config, Progress, raw};
 
 /// Directory on each tape holding the packs.
@@ -174,9 +175,83 @@ fn medium_is_blank(drive: &mut dyn TapeDrive) -> anyhow::Result<bool> {
 
 /// A pack being written: possibly continued from an earlier tape.
 struct Pending {
-    pack: PackInfo,
+    body: Body,
     /// Parts already on earlier tapes: (volume, part offset, length, position).
     parts: Vec<(VolumeId, u64, u64, Position)>,
+}
+
+/// Where a pending pack's bytes come from.
+enum Body {
+    /// A recorded pack, from its file.
+    File(PackInfo),
+    /// Contents not sealed yet (from `run`): a session seals them.
+    Unit(Unit),
+    /// Sealed on the fly into the tape (an LTFS session started it).
+    Stream(PackStream),
+}
+
+impl Pending {
+    fn new(fed: Fed) -> Pending {
+        Pending {
+            body: match fed {
+                Fed::Recorded(p) => Body::File(p),
+                Fed::Unsealed(u) => Body::Unit(u),
+            },
+            parts: Vec::new(),
+        }
+    }
+
+    /// What it is, for messages.
+    fn label(&self) -> String {
+        match &self.body {
+            Body::File(p) => format!("pack {}", p.name),
+            Body::Unit(u) => u.describe(),
+            Body::Stream(s) => format!("pack {}", s.name()),
+        }
+    }
+}
+
+/// A pack handed out by a [`PackFeed`].
+#[derive(Debug)]
+pub enum Fed {
+    /// Recorded in the catalog, its file complete and synced at
+    /// [`pack_path`]`(config, &pack.name)` (only read).
+    Recorded(PackInfo),
+    /// Contents to seal while they are written (see [`super::stream`]): recorded, with
+    /// their locations, once on tape.
+    Unsealed(Unit),
+}
+
+/// The answer of [`PackFeed::next`].
+#[derive(Debug)]
+pub enum Next {
+    /// The next pack to write.
+    Pack(Fed),
+    /// Nothing ready yet, and the producer waits for packs written but not recorded
+    /// (their staged plaintext is deleted only then): make them durable and record them,
+    /// then ask again.
+    Flush,
+    /// No more packs will come.
+    Done,
+}
+
+/// Unsealed contents that landed: sealed onto a tape and recorded with their locations,
+/// staged plaintext deleted. A feed learns of them through [`PackFeed::landed`].
+#[derive(Debug, Default, Clone)]
+pub struct Landed {
+    /// Files (contents) now in packs.
+    pub files: u64,
+    /// Packs recorded (0 when every member had changed).
+    pub packs: u64,
+    /// Plaintext bytes packed.
+    pub plain_bytes: u64,
+    /// Pack bytes.
+    pub pack_bytes: u64,
+    /// Plaintext bytes of the unit(s) that were waiting in staging (now deleted).
+    pub staged_bytes: u64,
+    /// Files read in place that changed since `get` (not packed; read again next time):
+    /// "path: why".
+    pub changed: Vec<String>,
 }
 
 /// Where [`write_from`] gets its packs: the seam between writing tapes and whatever
@@ -187,18 +262,25 @@ struct Pending {
 /// it to hand packs over as they become durable.
 ///
 /// Contract:
-/// - A write session calls [`PackFeed::next_pack`] whenever it has nothing left to write;
-///   the call may block until a pack is ready. `Ok(None)` means no more packs will ever
-///   come: the sessions end (catalog snapshot, unload) and the write returns.
+/// - A write session calls [`PackFeed::next`] whenever it has nothing left to write;
+///   the call may block until a pack is ready. [`Next::Done`] means no more packs will
+///   ever come: the sessions end (catalog snapshot, unload) and the write returns.
+/// - `unrecorded` tells whether the session holds packs written but not yet recorded;
+///   only then may the feed answer [`Next::Flush`] instead of blocking.
 /// - No tape is chosen or loaded before the first pack arrives.
 /// - With several drives (`tapes.drives`) it is called from several threads at once, so
 ///   each pack must be handed out exactly once.
-/// - A handed-out pack must be recorded in the catalog and its file complete and synced at
-///   [`pack_path`]`(config, &pack.name)`; the file is only read.
-/// - When `cancel` is set it should return promptly (`Ok(None)` or an error).
+/// - A [`Fed::Recorded`] pack must be recorded in the catalog and its file complete and
+///   synced at [`pack_path`]`(config, &pack.name)`; the file is only read.
+/// - When `cancel` is set it should return promptly ([`Next::Done`] or an error).
 pub trait PackFeed: Sync {
-    /// The next pack to write, or `Ok(None)` when the feed is exhausted.
-    fn next_pack(&self, cancel: &AtomicBool) -> anyhow::Result<Option<PackInfo>>;
+    /// The next pack to write (see the contract above).
+    fn next(&self, cancel: &AtomicBool, unrecorded: bool) -> anyhow::Result<Next>;
+
+    /// [`Fed::Unsealed`] contents landed (called after the transaction that recorded them).
+    fn landed(&self, landed: Landed) {
+        let _ = landed;
+    }
 }
 
 /// A [`PackFeed`] over a fixed list of packs (for [`write`]: what the catalog says lacks
@@ -237,13 +319,23 @@ impl CatalogFeed {
     }
 }
 
-impl PackFeed for CatalogFeed {
-    fn next_pack(&self, _cancel: &AtomicBool) -> anyhow::Result<Option<PackInfo>> {
+impl CatalogFeed {
+    /// The next pack, or `None` when every pack was handed out.
+    pub fn next_pack(&self) -> anyhow::Result<Option<PackInfo>> {
         let mut q = self
             .queue
             .lock()
             .map_err(|_| anyhow::anyhow!("pack queue poisoned by a panicked writer"))?;
         Ok(q.pop_front())
+    }
+}
+
+impl PackFeed for CatalogFeed {
+    fn next(&self, _cancel: &AtomicBool, _unrecorded: bool) -> anyhow::Result<Next> {
+        Ok(match self.next_pack()? {
+            Some(p) => Next::Pack(Fed::Recorded(p)),
+            None => Next::Done,
+        })
     }
 }
 
@@ -460,8 +552,9 @@ fn drive_sessions(
         }
         let first = match carry.take() {
             Some(p) => p,
-            None => match next_pending(sh)? {
-                Some(p) => p,
+            None => match next_pending(sh, false)? {
+                Some(Step::Write(p)) => p,
+                Some(Step::Flush) => bail!("internal: flush asked with nothing unrecorded"),
                 None => return Ok(()),
             },
         };
@@ -482,15 +575,15 @@ fn drive_sessions(
                         device: protected,
                     })
                     .context(format!(
-                        "no usable tape left in the library for pool {pool:?} (pack {} still \
-                         to write) except write-protected ones",
-                        first.pack.name
+                        "no usable tape left in the library for pool {pool:?} ({} still to \
+                         write) except write-protected ones",
+                        first.label()
                     )));
                 }
                 bail!(
-                    "no usable tape left in the library for pool {pool:?} (pack {} still to \
+                    "no usable tape left in the library for pool {pool:?} ({} still to \
                      write): add blank cartridges",
-                    first.pack.name
+                    first.label()
                 );
             };
             let drive = load_barcode(lib, drive_no, &barcode, sh.progress)?;
@@ -509,22 +602,30 @@ fn drive_sessions(
     }
 }
 
-/// The next pack from the feed, its file checked.
-fn next_pending(sh: &Shared<'_>) -> anyhow::Result<Option<Pending>> {
-    let Some(pack) = sh.feed.next_pack(sh.cancel)? else {
-        return Ok(None);
+/// The next pack from the feed (a recorded pack's file checked), or what to do instead.
+fn next_pending(sh: &Shared<'_>, unrecorded: bool) -> anyhow::Result<Option<Step>> {
+    let fed = match sh.feed.next(sh.cancel, unrecorded)? {
+        Next::Pack(fed) => fed,
+        Next::Flush => return Ok(Some(Step::Flush)),
+        Next::Done => return Ok(None),
     };
-    let path = pack_path(sh.config, &pack.name);
-    if !path.exists() {
-        bail!(
-            "pack file {} is missing (recorded in the catalog, not yet on tape)",
-            path.display()
-        );
+    if let Fed::Recorded(pack) = &fed {
+        let path = pack_path(sh.config, &pack.name);
+        if !path.exists() {
+            bail!(
+                "pack file {} is missing (recorded in the catalog, not yet on tape)",
+                path.display()
+            );
+        }
     }
-    Ok(Some(Pending {
-        pack,
-        parts: Vec::new(),
-    }))
+    Ok(Some(Step::Write(Pending::new(fed))))
+}
+
+/// What a session does next.
+enum Step {
+    Write(Pending),
+    /// Record what is written (see [`Next::Flush`]).
+    Flush,
 }
 
 /// Picks the next tape: appendable in the pool first, then blank.
@@ -854,24 +955,32 @@ fn session(
     Ok(carry)
 }
 
-/// Takes the next pack for a session: `next`, or one from the feed unless another drive
+/// Takes the next step for a session: `next`, or one from the feed unless another drive
 /// failed. `None`: the session ends.
-fn take_next(sh: &Shared<'_>, next: &mut Option<Pending>) -> anyhow::Result<Option<Pending>> {
+fn take_next(
+    sh: &Shared<'_>,
+    next: &mut Option<Pending>,
+    unrecorded: bool,
+) -> anyhow::Result<Option<Step>> {
     match next.take() {
-        Some(p) => Ok(Some(p)),
+        Some(p) => Ok(Some(Step::Write(p))),
         None if sh.failed.load(Ordering::Relaxed) => Ok(None),
-        None => next_pending(sh),
+        None => next_pending(sh, unrecorded),
     }
 }
 
 /// The locations of a pack whose last part was just written.
-fn locations_of(p: &Pending, job: catalog::JobId) -> Vec<NewLocation> {
-    let count = p.parts.len() as u32;
-    p.parts
+fn locations_of(
+    pack: PackId,
+    parts: &[(VolumeId, u64, u64, Position)],
+    job: catalog::JobId,
+) -> Vec<NewLocation> {
+    let count = parts.len() as u32;
+    parts
         .iter()
         .enumerate()
         .map(|(i, (vol, off, l, pos))| NewLocation {
-            pack: p.pack.id,
+            pack,
             volume: *vol,
             part: if count == 1 {
                 Part::whole(*l)
@@ -988,8 +1097,17 @@ fn raw_session(
     let mut full = false;
     let mut carry = None;
     let mut next = Some(first);
-    while let Some(mut p) = take_next(sh, &mut next)? {
-        let path = pack_path(config, &p.pack.name);
+    loop {
+        let p = match take_next(sh, &mut next, false)? {
+            Some(Step::Write(p)) => p,
+            // Never asked for: each pack is recorded as soon as it is written.
+            Some(Step::Flush) => continue,
+            None => break,
+        };
+        let Some((mut p, pack)) = raw_pack(sh, cat, p)? else {
+            continue;
+        };
+        let path = pack_path(config, &pack.name);
         let offset: u64 = p.parts.iter().map(|x| x.2).sum();
         let file = std::fs::File::open(&path)?;
         let len = file.metadata()?.len();
@@ -997,10 +1115,10 @@ fn raw_session(
         if offset > 0 {
             std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(offset))?;
         }
-        progress.item(&p.pack.name, Some(len - offset.min(len)));
+        progress.item(&pack.name, Some(len - offset.min(len)));
         let kind = raw::FileKind::Pack {
-            pack_id: p.pack.id.get(),
-            name: p.pack.name.clone(),
+            pack_id: pack.id.get(),
+            name: pack.name.clone(),
             pack_length: len,
             offset,
         };
@@ -1033,7 +1151,12 @@ fn raw_session(
             },
         ));
         if written.complete {
-            record(cat, &locations_of(&p, job))?;
+            record(
+                sh,
+                cat,
+                &mut locations_of(pack.id, &p.parts, job),
+                &mut Vec::new(),
+            )?;
             report.packs += 1;
         } else {
             carry = Some(p);
@@ -1079,6 +1202,58 @@ fn raw_session(
     Ok(carry)
 }
 
+/// The recorded pack a raw session writes for `p`. The raw format puts a pack's id and
+/// length before its bytes, so contents not sealed yet are packed into a pack file first
+/// (as `pack` does), and a stream cut on an earlier (LTFS) tape is sealed again from its
+/// start (its part on that tape stays there, referenced by nothing). `None`: nothing to
+/// write (every member changed since `get`).
+fn raw_pack(
+    sh: &Shared<'_>,
+    cat: &mut Catalog,
+    p: Pending,
+) -> anyhow::Result<Option<(Pending, PackInfo)>> {
+    let unit = match p.body {
+        Body::File(info) => {
+            let pack = info.clone();
+            return Ok(Some((
+                Pending {
+                    body: Body::File(info),
+                    parts: p.parts,
+                },
+                pack,
+            )));
+        }
+        Body::Unit(u) => u,
+        Body::Stream(s) => {
+            sh.progress.message(&format!(
+                "pack {} goes on on a raw tape: sealing it again from its start",
+                s.name()
+            ));
+            s.abandon()?
+        }
+    };
+    let packed = unit
+        .pack_to_file(sh.config, cat, sh.key, sh.progress, sh.cancel)
+        .with_context(|| format!("packing {}", unit.describe()))?;
+    sh.feed.landed(Landed {
+        files: packed.files,
+        packs: packed.packs.len() as u64,
+        plain_bytes: packed.packs.iter().map(|x| x.1).sum(),
+        pack_bytes: packed.packs.iter().map(|x| x.2).sum(),
+        staged_bytes: unit.staged_bytes(),
+        changed: packed.changed.clone(),
+    });
+    Ok(packed.packs.into_iter().next().map(|(info, _, _)| {
+        (
+            Pending {
+                body: Body::File(info.clone()),
+                parts: Vec::new(),
+            },
+            info,
+        )
+    }))
+}
+
 fn is_end_of_medium(e: &raw::RawError) -> bool {
     matches!(
         e,
@@ -1119,20 +1294,31 @@ fn ltfs_session(
         .max(64 << 10);
     // Written since the last index: recorded once an index covers them.
     let mut unrecorded: Vec<NewLocation> = Vec::new();
+    let mut streamed: Vec<Streamed> = Vec::new();
     let mut unrecorded_bytes = 0u64;
     let mut full = false;
     let mut carry = None;
     let mut next = Some(first);
-    while let Some(mut p) = take_next(sh, &mut next)? {
-        let name = format!("{PACK_DIR}/{}", p.pack.name);
-        let path = pack_path(config, &p.pack.name);
+    loop {
+        let unrecorded_any = !unrecorded.is_empty() || !streamed.is_empty();
+        let mut p = match take_next(sh, &mut next, unrecorded_any)? {
+            Some(Step::Write(p)) => p,
+            Some(Step::Flush) => {
+                writer.sync()?;
+                record(sh, cat, &mut unrecorded, &mut streamed)?;
+                unrecorded_bytes = 0;
+                continue;
+            }
+            None => break,
+        };
+        p.body = match p.body {
+            Body::Unit(unit) => {
+                let name = catalog::generate_pack_name()?;
+                Body::Stream(PackStream::start(unit, key.key.clone(), name, buffer)?)
+            }
+            other => other,
+        };
         let offset: u64 = p.parts.iter().map(|x| x.2).sum();
-        let file = std::fs::File::open(&path)?;
-        let len = file.metadata()?.len();
-        let mut src = BufReader::with_capacity(buffer.min(len as usize + 1), file);
-        if offset > 0 {
-            std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(offset))?;
-        }
         let part_no = p.parts.len() as u32 + 1;
         let options = ltfs::FileOptions {
             span: (part_no > 1).then_some(ltfs::SpanPart {
@@ -1141,7 +1327,25 @@ fn ltfs_session(
             }),
             ..ltfs::FileOptions::default()
         };
-        let written = writer.write_file(&name, &mut src, &options, &Adapt(progress), cancel)?;
+        let (name, written) = match &mut p.body {
+            Body::File(pack) => {
+                let name = format!("{PACK_DIR}/{}", pack.name);
+                let file = std::fs::File::open(pack_path(config, &pack.name))?;
+                let len = file.metadata()?.len();
+                let mut src = BufReader::with_capacity(buffer.min(len as usize + 1), file);
+                if offset > 0 {
+                    std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(offset))?;
+                }
+                let w = writer.write_file(&name, &mut src, &options, &Adapt(progress), cancel)?;
+                (name, w)
+            }
+            Body::Stream(stream) => {
+                let name = format!("{PACK_DIR}/{}", stream.name());
+                let w = writer.write_file(&name, stream, &options, &Adapt(progress), cancel)?;
+                (name, w)
+            }
+            Body::Unit(_) => bail!("internal: unit not started"),
+        };
         report.bytes += written.length;
         unrecorded_bytes += written.length;
         let position = Position::LtfsFile {
@@ -1150,7 +1354,19 @@ fn ltfs_session(
         };
         p.parts.push((vol_id, offset, written.length, position));
         if written.complete {
-            unrecorded.extend(locations_of(&p, job));
+            match p.body {
+                Body::File(pack) => unrecorded.extend(locations_of(pack.id, &p.parts, job)),
+                Body::Stream(stream) => {
+                    let name = stream.name().to_owned();
+                    let done = stream.finish()?;
+                    streamed.push(Streamed {
+                        name,
+                        done,
+                        parts: p.parts,
+                    });
+                }
+                Body::Unit(_) => bail!("internal: unit not started"),
+            }
             report.packs += 1;
         } else {
             // Cut at early warning: the rest goes to the next tape.
@@ -1163,13 +1379,12 @@ fn ltfs_session(
         }
         if unrecorded_bytes >= 1 << 30 {
             writer.sync()?;
-            record(cat, &unrecorded)?;
-            unrecorded.clear();
+            record(sh, cat, &mut unrecorded, &mut streamed)?;
             unrecorded_bytes = 0;
         }
     }
     writer.sync()?;
-    record(cat, &unrecorded)?;
+    record(sh, cat, &mut unrecorded, &mut streamed)?;
     if full {
         cat.write(|tx| tx.mark_volume_full(vol_id, Timestamp::now()))?;
         report.filled.push(barcode.to_owned());
@@ -1200,12 +1415,61 @@ fn volume_id_or(
     }
 }
 
-fn record(cat: &mut Catalog, locs: &[NewLocation]) -> anyhow::Result<()> {
-    if locs.is_empty() {
+/// A streamed pack written whole, waiting for the next sync point to be recorded.
+struct Streamed {
+    name: String,
+    done: StreamSealed,
+    parts: Vec<(VolumeId, u64, u64, Position)>,
+}
+
+/// Records, in one transaction, the locations of recorded packs (`locs`) and the streamed
+/// packs with theirs (members that changed since `get` get their fetch forgotten); then
+/// deletes the streamed packs' staged plaintext and tells the feed. Both lists are emptied.
+fn record(
+    sh: &Shared<'_>,
+    cat: &mut Catalog,
+    locs: &mut Vec<NewLocation>,
+    streamed: &mut Vec<Streamed>,
+) -> anyhow::Result<()> {
+    if locs.is_empty() && streamed.is_empty() {
         return Ok(());
     }
     let now = Timestamp::now();
-    cat.write(|tx| tx.record_locations(locs, now))?;
+    let job = sh.job;
+    cat.write(|tx| {
+        if !locs.is_empty() {
+            tx.record_locations(locs, now)?;
+        }
+        for s in streamed.iter() {
+            if let Some(pack) = &s.done.sealed.pack {
+                let info = tx.record_pack_named(pack, &s.name, now)?;
+                tx.record_locations(&locations_of(info.id, &s.parts, job), now)?;
+            }
+            for (i, _) in &s.done.sealed.gone {
+                if let Some((version, _, _)) = s.done.unit.item(*i) {
+                    tx.forget_fetched(version)?;
+                }
+            }
+        }
+        Ok::<_, catalog::Error>(())
+    })?;
+    locs.clear();
+    for s in streamed.drain(..) {
+        let (unit, sealed) = (&s.done.unit, &s.done.sealed);
+        unit.remove_staged(&sealed.packed)?;
+        sh.feed.landed(Landed {
+            files: sealed.packed.len() as u64,
+            packs: u64::from(sealed.pack.is_some()),
+            plain_bytes: sealed.pack.as_ref().map_or(0, |p| p.plain_size),
+            pack_bytes: sealed.pack.as_ref().map_or(0, |p| p.cipher_size),
+            staged_bytes: unit.staged_bytes(),
+            changed: sealed
+                .gone
+                .iter()
+                .filter_map(|(i, why)| unit.item(*i).map(|(_, path, _)| format!("{path}: {why}")))
+                .collect(),
+        });
+    }
     Ok(())
 }
 
