@@ -1,11 +1,14 @@
 //! `cargo xtask bench e2e`: the whole backup path against `cp -a`.
 //!
 //! Ours: `tapebackup init` (a virtual library in the scratch directory, so on the same
-//! disk), then `tapebackup run` as a child process: get (copy into staging, BLAKE3),
-//! pack (AES-256-GCM), write (LTFS onto a virtual cartridge, catalog snapshot), every step
-//! durable (fsync) as it goes. The same again as `get`, `pack`, `write` one after the
-//! other in a second workspace, to show what pipelining gains. Peer: `cp -a` of the same tree to the same disk, then `sync`
-//! (so both end with the bytes on disk; `cp -a` alone is printed as well).
+//! disk), then `tapebackup run` as a child process: get (the local source is read in
+//! place and hashed, BLAKE3), pack (AES-256-GCM, small files bundled) and write (LTFS
+//! onto a virtual cartridge, catalog snapshot) at once; `run` seals each pack straight
+//! onto the tape, so no pack file is written. The same again as `get`, `pack`, `write`
+//! one after the other in a second workspace (pack files on disk in between), to show
+//! what pipelining gains. Every step is durable before it records anything. Peer: `cp -a`
+//! of the same tree to the same disk, then `sync` (so both end with the bytes on disk;
+//! `cp -a` alone is printed as well).
 //!
 //! Two trees of the same total size: one of mixed files (many small 4–64 KiB, some medium
 //! 1–8 MiB, a few large 64–256 MiB) and one single large file. The peak RSS of the
@@ -374,7 +377,9 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let bin = match &args.bin {
-        Some(bin) => bin.clone(),
+        // Absolute: the children run in their workspaces.
+        Some(bin) => std::fs::canonicalize(bin)
+            .with_context(|| format!("--bin {}", bin.display()))?,
         None => build_tapebackup(&root)?,
     };
     let scratch;

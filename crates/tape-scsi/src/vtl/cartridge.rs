@@ -20,7 +20,10 @@
 //! directory makes every record file, marker rename and removal since the last flush
 //! durable at once (one journal commit instead of one `fdatasync` per record file). The
 //! directory descriptor is opened with the cartridge, so a writeback error of any record
-//! written since is reported by the next flush (Linux 5.8 and later).
+//! written since is reported by the next flush (Linux 5.8 and later). Records of whole
+//! 4 KiB blocks are written with `O_DIRECT` (from an aligned copy): tape data nobody reads
+//! soon does not fill the page cache, and on a virtual machine that copy into fresh
+//! page-cache pages costs more than the disk write itself.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
