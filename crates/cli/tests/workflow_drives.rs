@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use common::{noise, ok, same_tree, tb};
 
-fn two_drive_write(raw: bool) {
+/// `pipelined`: `run` (packs sealed by each drive's session as it writes them; on raw
+/// tapes through a pack file) instead of `get`, `pack`, `write`.
+fn two_drive_write(raw: bool, pipelined: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let src = root.join("src");
@@ -43,9 +45,13 @@ fn two_drive_write(raw: bool) {
     assert!(text.contains("drives = []"), "{text}");
     std::fs::write(&cfg, text.replace("drives = []", "drives = [0, 1]")).unwrap();
 
-    ok(&ws, &["get"]);
-    ok(&ws, &["pack"]);
-    let out = tb(&ws, &["write"]);
+    let out = if pipelined {
+        tb(&ws, &["run"])
+    } else {
+        ok(&ws, &["get"]);
+        ok(&ws, &["pack"]);
+        tb(&ws, &["write"])
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -102,10 +108,20 @@ fn two_drive_write(raw: bool) {
 
 #[test]
 fn two_drives_write_two_tapes_at_once() {
-    two_drive_write(false);
+    two_drive_write(false, false);
 }
 
 #[test]
 fn two_raw_drives_write_two_tapes_at_once() {
-    two_drive_write(true);
+    two_drive_write(true, false);
+}
+
+#[test]
+fn two_drives_stream_packs_onto_two_tapes_at_once() {
+    two_drive_write(false, true);
+}
+
+#[test]
+fn two_raw_drives_run_through_pack_files() {
+    two_drive_write(true, true);
 }

@@ -354,6 +354,24 @@ impl Unit {
         })
     }
 
+    /// A unit of the given contents (tests).
+    #[cfg(test)]
+    pub(super) fn of_items(items: Vec<(catalog::VersionInfo, PathBuf, bool)>) -> Unit {
+        Unit {
+            items: items
+                .into_iter()
+                .filter_map(|(version, plain, in_place)| {
+                    Some(UnitItem {
+                        hash: version.hash.clone()?,
+                        version,
+                        plain,
+                        in_place,
+                    })
+                })
+                .collect(),
+        }
+    }
+
     /// Packs it the way `pack` does (pending file, sync, record, rename, plaintext
     /// deleted): for a tape format that needs the pack's length and id before its bytes.
     pub(super) fn pack_to_file(

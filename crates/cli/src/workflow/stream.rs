@@ -303,6 +303,167 @@ impl Drop for PackStream {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use catalog::{Catalog, Digest, HashAlgo, ScannedFile, Timestamp, VersionInfo};
+    use std::path::Path;
+
+    /// Catalog versions of `files` (path, bytes, recorded hash = the bytes' BLAKE3 unless
+    /// `wrong`), written under `dir`: a unit of them read in place (or staged).
+    fn unit_of(dir: &Path, files: &[(&str, Vec<u8>, bool)], in_place: bool) -> Unit {
+        let mut cat = Catalog::open_in_memory().unwrap();
+        let now = Timestamp::from_unix_seconds(1_700_000_000);
+        let src = cat.write(|tx| tx.add_source("s", "/s", now)).unwrap();
+        let mut items = Vec::new();
+        for (i, (path, bytes, wrong)) in files.iter().enumerate() {
+            let file = dir.join(path);
+            std::fs::write(&file, bytes).unwrap();
+            let mut h = *blake3::hash(bytes).as_bytes();
+            if *wrong {
+                h[0] ^= 1;
+            }
+            let hash = Digest::new(HashAlgo::Blake3, h.to_vec()).unwrap();
+            let v = cat
+                .write(|tx| {
+                    let v = tx
+                        .record_scan(
+                            src,
+                            &ScannedFile {
+                                path: (*path).to_owned(),
+                                size: bytes.len() as u64,
+                                mtime: now,
+                                mode: 0o644,
+                                hash: None,
+                            },
+                            now,
+                        )?
+                        .version;
+                    tx.record_fetched(v, &hash, bytes.len() as u64)?;
+                    tx.read().version(v)
+                })
+                .unwrap();
+            let v: VersionInfo = v;
+            assert_eq!(v.hash.as_ref(), Some(&hash), "file {i}");
+            items.push((v, file, in_place));
+        }
+        Unit::of_items(items)
+    }
+
+    fn noise(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+    }
+
+    fn decrypt(key: &cryptpack::Key, pack: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        cryptpack::decrypt_stream(
+            pack,
+            &mut out,
+            cryptpack::Secret::Key(key),
+            &cryptpack::DecryptOptions::default(),
+            &cryptpack::Silent,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_streamed_bundle_decrypts_to_its_members() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = cryptpack::Key::generate().unwrap();
+        let (a, b) = (noise(3 << 20, 1), noise(70_000, 2));
+        let unit = unit_of(
+            tmp.path(),
+            &[("a", a.clone(), false), ("b", b.clone(), false)],
+            true,
+        );
+        let mut s = PackStream::start(unit, key.clone(), "n".into(), 4 << 20).unwrap();
+        let mut bytes = Vec::new();
+        s.read_to_end(&mut bytes).unwrap();
+        let done = s.finish().unwrap();
+        let pack = done.sealed.pack.as_ref().unwrap();
+        assert_eq!(pack.cipher_size, bytes.len() as u64);
+        assert_eq!(pack.members.len(), 2);
+        assert_eq!(done.sealed.packed, vec![0, 1]);
+        assert!(done.sealed.gone.is_empty());
+        assert_eq!(decrypt(&key, &bytes), [a, b].concat());
+        assert_eq!(
+            pack.cipher_hash.bytes(),
+            blake3::hash(&bytes).as_bytes().as_slice()
+        );
+    }
+
+    #[test]
+    fn a_member_that_changed_is_left_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = cryptpack::Key::generate().unwrap();
+        let unit = unit_of(
+            tmp.path(),
+            &[("a", noise(5000, 1), true), ("b", noise(6000, 2), false)],
+            true,
+        );
+        let mut s = PackStream::start(unit, key, "n".into(), 1 << 20).unwrap();
+        std::io::copy(&mut s, &mut std::io::sink()).unwrap();
+        let done = s.finish().unwrap();
+        assert_eq!(done.sealed.packed, vec![1]);
+        assert_eq!(done.sealed.gone.len(), 1);
+        assert_eq!(done.sealed.gone[0].0, 0);
+        assert!(done.sealed.gone[0].1.contains("changed"), "{done:?}");
+        // A single content that changed: no pack at all.
+        let unit = unit_of(tmp.path(), &[("c", noise(2 << 20, 3), true)], true);
+        let mut s = PackStream::start(
+            unit,
+            cryptpack::Key::generate().unwrap(),
+            "m".into(),
+            1 << 20,
+        )
+        .unwrap();
+        std::io::copy(&mut s, &mut std::io::sink()).unwrap();
+        let done = s.finish().unwrap();
+        assert!(done.sealed.pack.is_none() && done.sealed.packed.is_empty());
+    }
+
+    #[test]
+    fn a_sealing_failure_reaches_the_reader_as_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Staged plaintext that is not what was recorded: staging was modified.
+        let unit = unit_of(tmp.path(), &[("a", noise(10_000, 1), true)], false);
+        let mut s = PackStream::start(
+            unit,
+            cryptpack::Key::generate().unwrap(),
+            "n".into(),
+            1 << 20,
+        )
+        .unwrap();
+        let e = std::io::copy(&mut s, &mut std::io::sink()).unwrap_err();
+        assert!(e.to_string().contains("staging was modified"), "{e}");
+    }
+
+    #[test]
+    fn an_abandoned_stream_gives_its_unit_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let unit = unit_of(tmp.path(), &[("a", noise(8 << 20, 1), false)], true);
+        let mut s = PackStream::start(
+            unit,
+            cryptpack::Key::generate().unwrap(),
+            "n".into(),
+            1 << 20,
+        )
+        .unwrap();
+        let mut some = vec![0u8; 100_000];
+        s.read_exact(&mut some).unwrap();
+        let unit = s.abandon().unwrap();
+        assert_eq!(unit.files(), 1);
+        assert_eq!(unit.plain_bytes(), 8 << 20);
+        // Dropping a stream half read stops its thread too (the test would hang otherwise).
+        let mut s = PackStream::start(
+            unit,
+            cryptpack::Key::generate().unwrap(),
+            "m".into(),
+            1 << 20,
+        )
+        .unwrap();
+        s.read_exact(&mut some).unwrap();
+        drop(s);
+    }
 
     #[test]
     fn pipe_writer_sends_full_chunks_and_the_rest_on_flush() {
