@@ -1,8 +1,9 @@
 //! `run`: get, pack and write in one pipelined pass.
 //!
 //! Three threads, each with its own catalog connection (SQLite WAL: readers never wait,
-//! one writer at a time; every step's changes are its own short `BEGIN IMMEDIATE`
-//! transactions, exactly as when the steps run alone):
+//! one writer at a time; every change is a short `BEGIN IMMEDIATE` transaction: get's are
+//! those of `get` alone, a streamed pack is recorded together with its locations by the
+//! writer):
 //!
 //! ```text
 //!  get thread ──(version recorded; plaintext staged or read in place)──▶ pack thread
@@ -32,10 +33,10 @@
 //!
 //! Failures: a failed pack stops get; a failed write stops get and pack (each at a point
 //! that is safe: nothing half-recorded). A failed get or pack lets the writer finish the
-//! packs already sealed, so the tape session ends cleanly with its index and snapshot. The
+//! units already queued, so the tape session ends cleanly with its index and snapshot. The
 //! first real error is returned. Killed at any point, the next run (or the single steps)
-//! finishes the work without loss or duplicates, for the same reasons each step alone is
-//! resumable.
+//! finishes the work without loss or duplicates: what get recorded stays recorded, and a
+//! pack on its way to the tape is not in the catalog yet, so its contents are packed again.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,9 +86,7 @@ struct State {
     pack_done: bool,
     /// Packs (recorded, from an earlier run) and units ready for the tape.
     ready: VecDeque<Fed>,
-    /// Units queued or handed out that have not landed yet.
-    in_flight: usize,
-    /// Staged plaintext bytes of those.
+    /// Staged plaintext bytes of the units queued or handed out that have not landed yet.
     in_flight_staged: u64,
     /// Get waits for room in staging.
     get_waiting: bool,
@@ -197,7 +196,6 @@ impl PackFeed for Pipe<'_> {
 
     fn landed(&self, landed: Landed) {
         if let Ok(mut g) = self.lock() {
-            g.in_flight = g.in_flight.saturating_sub(1);
             g.in_flight_staged = g.in_flight_staged.saturating_sub(landed.staged_bytes);
             g.staged = g.staged.saturating_sub(landed.staged_bytes);
             let r = &mut g.pack;
@@ -471,7 +469,6 @@ fn unit_loop(config: &Config, cat: &Catalog, pipe: &Pipe<'_>) -> anyhow::Result<
                 }
                 g = pipe.wait(g)?;
             }
-            g.in_flight += 1;
             g.in_flight_staged += unit.staged_bytes();
             g.pack_started.get_or_insert_with(Timestamp::now);
             g.ready.push_back(Fed::Unsealed(unit));
