@@ -10,11 +10,11 @@
 //!
 //! | step                 | statements                                                  |
 //! |----------------------|-------------------------------------------------------------|
-//! | scan, new path       | look up file + latest version; insert file; insert version  |
+//! | scan, new path       | look up file + latest version; insert file; insert version (after a new path: insert file if new; insert version) |
 //! | scan, unchanged path | look up file + latest version; update version               |
 //! | fetched              | read version + look up its hash; insert content (new hash); update version |
-//! | pack (per member)    | read version's content and whether it is packed; insert member |
-//! | pack (per pack)      | insert pack                                                 |
+//! | pack (per member)    | insert member                                               |
+//! | pack (per pack)      | read the members' versions, their contents and whether those are packed (one statement); insert pack |
 //! | location             | insert location (a missing pack or job fails its foreign key) |
 //! | location (per volume and batch) | read the volume once; update its bytes used once |
 
@@ -51,24 +51,33 @@ pub(crate) const FETCH_LOOKUP: &str = "SELECT v.size, v.content_id, c.hash_algo,
 pub(crate) const MEMBER_LOOKUP: &str = "SELECT v.content_id, EXISTS (SELECT 1 FROM \
      pack_member pm WHERE pm.content_id = v.content_id) FROM version v WHERE v.id = ?1";
 
+/// [`MEMBER_LOOKUP`] for several versions at once (`?1`: a JSON array of version ids):
+/// per array index, the version (NULL if there is none), its content and whether that is
+/// in a pack. One statement per pack instead of one per member.
+pub(crate) const MEMBERS_LOOKUP: &str = "SELECT j.key, v.id, v.content_id, EXISTS (SELECT 1 \
+     FROM pack_member pm WHERE pm.content_id = v.content_id) FROM json_each(?1) j \
+     LEFT JOIN version v ON v.id = j.value";
+
 /// The statements of the insert path.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Q {
     ScanLookup,
     AddFile,
+    AddFileIfNew,
     AddVersion,
     TouchVersion,
     FetchLookup,
     AddContent,
     SetContent,
     MemberLookup,
+    MembersLookup,
     AddPack,
     AddMember,
     AddLocation,
 }
 
 /// Number of [`Q`] variants.
-const STATEMENTS: usize = 11;
+const STATEMENTS: usize = 13;
 
 impl Q {
     /// Every statement.
@@ -76,12 +85,14 @@ impl Q {
     pub(crate) const ALL: [Q; STATEMENTS] = [
         Q::ScanLookup,
         Q::AddFile,
+        Q::AddFileIfNew,
         Q::AddVersion,
         Q::TouchVersion,
         Q::FetchLookup,
         Q::AddContent,
         Q::SetContent,
         Q::MemberLookup,
+        Q::MembersLookup,
         Q::AddPack,
         Q::AddMember,
         Q::AddLocation,
@@ -91,6 +102,10 @@ impl Q {
         match self {
             Q::ScanLookup => SCAN_LOOKUP,
             Q::AddFile => "INSERT INTO file (source_id, path) VALUES (?1, ?2)",
+            Q::AddFileIfNew => {
+                "INSERT INTO file (source_id, path) VALUES (?1, ?2) \
+                 ON CONFLICT (path, source_id) DO NOTHING"
+            }
             Q::AddVersion => {
                 "INSERT INTO version (file_id, seq, size, mtime, mode, content_id, first_seen, \
                  last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
@@ -103,6 +118,7 @@ impl Q {
             Q::AddContent => "INSERT INTO content (hash_algo, hash, size) VALUES (?1, ?2, ?3)",
             Q::SetContent => "UPDATE version SET content_id = ?2, size = ?3 WHERE id = ?1",
             Q::MemberLookup => MEMBER_LOOKUP,
+            Q::MembersLookup => MEMBERS_LOOKUP,
             Q::AddPack => {
                 "INSERT INTO pack (name, format, key_id, plain_size, plain_hash_algo, \
                  plain_hash, cipher_size, cipher_hash_algo, cipher_hash, created_at) \
@@ -128,6 +144,9 @@ impl Q {
 pub(crate) struct Stmts<'c> {
     c: &'c Connection,
     held: [Option<CachedStatement<'c>>; STATEMENTS],
+    /// The last path [`scan_one`] recorded was new to the catalog: try the next one as
+    /// new too (see there).
+    scan_new: bool,
 }
 
 impl<'c> Stmts<'c> {
@@ -135,6 +154,7 @@ impl<'c> Stmts<'c> {
         Stmts {
             c,
             held: Default::default(),
+            scan_new: false,
         }
     }
 
@@ -279,6 +299,13 @@ fn content_with(
 
 /// Records one scanned file of a source known to exist. See
 /// [`Txn::record_scan`](crate::Txn::record_scan).
+///
+/// A listing comes in runs: a first backup, or a new directory, is new path after new
+/// path; a later backup is mostly known paths. After a path that was new, the next one is
+/// tried as new first: one `INSERT … ON CONFLICT DO NOTHING` adds the file, or changes
+/// nothing when the path is known, and only then is it looked up. A new file then costs two
+/// statements (file, version) instead of three, and a known path after a new one one
+/// statement more, after which lookups come first again.
 pub(crate) fn scan_one(
     s: &mut Stmts<'_>,
     source: SourceId,
@@ -291,6 +318,21 @@ pub(crate) fn scan_one(
         Some(h) => Some(content_for(s.c, h, Some(file.size))?),
         None => None,
     };
+    if s.scan_new {
+        let added = s
+            .get(Q::AddFileIfNew)
+            .and_then(|st| st.execute(params![source.0, file.path]))
+            .map_err(sql("add file"))?;
+        if added == 1 {
+            let fid = s.c.last_insert_rowid();
+            return Ok(ScanOutcome {
+                file: FileId(fid),
+                version: add_version(s, fid, 1, file, size, content, now)?,
+                change: ScanChange::New,
+            });
+        }
+        s.scan_new = false;
+    }
     type Latest = (i64, i64, Option<i64>, i64, Option<i64>, Option<i64>);
     let found: Option<(i64, Option<Latest>)> = s
         .get(Q::ScanLookup)
@@ -306,35 +348,20 @@ pub(crate) fn scan_one(
             .optional()
         })
         .map_err(sql("find file"))?;
-    let insert_version = |s: &mut Stmts<'_>, fid: i64, seq: i64| -> Result<VersionId> {
-        s.get(Q::AddVersion)
-            .and_then(|st| {
-                st.execute(params![
-                    fid,
-                    seq,
-                    size,
-                    file.mtime.unix_seconds(),
-                    file.mode,
-                    content.map(|c| c.0),
-                    now.unix_seconds()
-                ])
-            })
-            .map_err(sql("add version"))?;
-        Ok(VersionId(s.c.last_insert_rowid()))
-    };
     let (fid, latest) = match found {
         Some(f) => f,
         None => {
             s.get(Q::AddFile)
                 .and_then(|st| st.execute(params![source.0, file.path]))
                 .map_err(sql("add file"))?;
+            s.scan_new = true;
             (s.c.last_insert_rowid(), None)
         }
     };
     let Some((vid, seq, old_size, old_mtime, old_content, deleted)) = latest else {
         return Ok(ScanOutcome {
             file: FileId(fid),
-            version: insert_version(s, fid, 1)?,
+            version: add_version(s, fid, 1, file, size, content, now)?,
             change: ScanChange::New,
         });
     };
@@ -346,7 +373,7 @@ pub(crate) fn scan_one(
     {
         return Ok(ScanOutcome {
             file: FileId(fid),
-            version: insert_version(s, fid, seq + 1)?,
+            version: add_version(s, fid, seq + 1, file, size, content, now)?,
             change: ScanChange::Changed,
         });
     }
@@ -365,6 +392,32 @@ pub(crate) fn scan_one(
         version: VersionId(vid),
         change: ScanChange::Unchanged,
     })
+}
+
+/// Adds version `seq` of file `fid` as scanned.
+fn add_version(
+    s: &mut Stmts<'_>,
+    fid: i64,
+    seq: i64,
+    file: &ScannedFile,
+    size: i64,
+    content: Option<ContentId>,
+    now: Timestamp,
+) -> Result<VersionId> {
+    s.get(Q::AddVersion)
+        .and_then(|st| {
+            st.execute(params![
+                fid,
+                seq,
+                size,
+                file.mtime.unix_seconds(),
+                file.mode,
+                content.map(|c| c.0),
+                now.unix_seconds()
+            ])
+        })
+        .map_err(sql("add version"))?;
+    Ok(VersionId(s.c.last_insert_rowid()))
 }
 
 /// Records the content of one fetched version. See
@@ -451,8 +504,10 @@ pub(crate) fn pack_one(
     }
     to_i64("plain size", pack.plain_size)?;
     to_i64("cipher size", pack.cipher_size)?;
+    let looked_up = members_lookup(s, pack)?;
     let mut contents: Vec<(i64, u64, u64)> = Vec::with_capacity(pack.members.len());
-    for m in &pack.members {
+    let mut seen = std::collections::HashSet::with_capacity(pack.members.len());
+    for (m, row) in pack.members.iter().zip(looked_up) {
         let end = m.offset.checked_add(m.length);
         if end.is_none_or(|e| e > pack.plain_size) {
             return Err(Error::InvalidInput {
@@ -463,13 +518,6 @@ pub(crate) fn pack_one(
                 ),
             });
         }
-        let row: Option<(Option<i64>, bool)> = s
-            .get(Q::MemberLookup)
-            .and_then(|st| {
-                st.query_row([m.version.0], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(sql("read version"))?;
         let content = match row {
             None => {
                 return Err(Error::NotFound {
@@ -486,7 +534,7 @@ pub(crate) fn pack_one(
             Some((Some(_), true)) => return Err(Error::AlreadyPacked { version: m.version }),
             Some((Some(c), false)) => c,
         };
-        if !contents.iter().any(|c| c.0 == content) {
+        if seen.insert(content) {
             contents.push((content, m.offset, m.length));
         }
     }
@@ -532,6 +580,50 @@ pub(crate) fn pack_one(
         cipher_hash: Some(pack.cipher_hash.clone()),
         created_at: now,
     })
+}
+
+/// A pack member's version as [`MEMBER_LOOKUP`] reads it: its content (if fetched) and
+/// whether that content is in a pack.
+type MemberRow = (Option<i64>, bool);
+
+/// Per member of `pack`, in order: `None` if its version does not exist, else the
+/// version's content and whether that content is in a pack. One statement for the whole
+/// pack ([`MEMBERS_LOOKUP`]), or [`MEMBER_LOOKUP`] for a single member.
+fn members_lookup(s: &mut Stmts<'_>, pack: &NewPack) -> Result<Vec<Option<MemberRow>>> {
+    if let [m] = pack.members.as_slice() {
+        let row = s
+            .get(Q::MemberLookup)
+            .and_then(|st| {
+                st.query_row([m.version.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(sql("read version"))?;
+        return Ok(vec![row]);
+    }
+    let mut ids = String::with_capacity(pack.members.len() * 8 + 2);
+    ids.push('[');
+    for (i, m) in pack.members.iter().enumerate() {
+        if i > 0 {
+            ids.push(',');
+        }
+        ids.push_str(&m.version.0.to_string());
+    }
+    ids.push(']');
+    let mut out = vec![None; pack.members.len()];
+    let st = s.get(Q::MembersLookup).map_err(sql("read versions"))?;
+    let mut rows = st.query([ids]).map_err(sql("read versions"))?;
+    while let Some(r) = rows.next().map_err(sql("read versions"))? {
+        let key: usize = r.get(0).map_err(sql("read versions"))?;
+        let version: Option<i64> = r.get(1).map_err(sql("read versions"))?;
+        let row = (
+            r.get::<_, Option<i64>>(2).map_err(sql("read versions"))?,
+            r.get::<_, bool>(3).map_err(sql("read versions"))?,
+        );
+        if let (Some(_), Some(slot)) = (version, out.get_mut(key)) {
+            *slot = Some(row);
+        }
+    }
+    Ok(out)
 }
 
 /// What a location insert needs to know about its volume, read once per batch.

@@ -208,6 +208,9 @@ impl<'c> Reader<'c> {
 
     /// What to fetch next: latest versions, not deleted, whose content is not known yet.
     /// Ordered by version id (scan order); at most `limit`.
+    ///
+    /// Reads the versions in row order (no index since schema v4: one pass over the
+    /// `version` table, which a bulk insert no longer pays an index entry per file for).
     pub fn versions_to_fetch(&self, limit: u64) -> Result<Vec<VersionInfo>> {
         let q = format!(
             "SELECT {} FROM {} WHERE v.content_id IS NULL AND v.deleted_at IS NULL \
@@ -982,7 +985,9 @@ pub(crate) fn collect<T, P: rusqlite::Params>(
 #[cfg(test)]
 mod query_plans {
     use super::*;
-    use crate::ingest::{CONTENT_BY_HASH, FETCH_LOOKUP, MEMBER_LOOKUP, SCAN_LOOKUP};
+    use crate::ingest::{
+        CONTENT_BY_HASH, FETCH_LOOKUP, MEMBER_LOOKUP, MEMBERS_LOOKUP, SCAN_LOOKUP,
+    };
     use crate::{Catalog, ScannedFile};
 
     const BIG: &[&str] = &[
@@ -1132,6 +1137,19 @@ mod query_plans {
         );
         assert!(
             lines.iter().any(|l| l.contains("pack_member_by_content")),
+            "{lines:#?}"
+        );
+        let lines = assert_no_big_scan(
+            "members lookup",
+            &cat,
+            MEMBERS_LOOKUP,
+            vec![Value::Text("[1,2,3]".into())],
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("SEARCH v USING INTEGER PRIMARY KEY"))
+                && lines.iter().any(|l| l.contains("pack_member_by_content")),
             "{lines:#?}"
         );
         let lines = assert_no_big_scan(

@@ -15,6 +15,8 @@ fn record_scans_matches_record_scan() -> TestResult {
         file("b", 2, 1),
         file("a", 1, 1), // listed twice: unchanged the second time
         file("b", 3, 1), // changed within the same batch
+        file("c", 4, 1), // new after known paths (tried as new only after a new one)
+        file("a", 1, 1), // known right after a new path (tried as new first, then found)
     ];
     let mut one = Catalog::open_in_memory()?;
     let mut many = Catalog::open_in_memory()?;
@@ -34,10 +36,12 @@ fn record_scans_matches_record_scan() -> TestResult {
             ScanChange::New,
             ScanChange::New,
             ScanChange::Unchanged,
-            ScanChange::Changed
+            ScanChange::Changed,
+            ScanChange::New,
+            ScanChange::Unchanged,
         ]
     );
-    for path in ["a", "b"] {
+    for path in ["a", "b", "c"] {
         assert_eq!(
             one.read().versions_of(s1, path)?,
             many.read().versions_of(s2, path)?
@@ -238,5 +242,52 @@ fn record_locations_refuses_unknown_packs_and_volumes() -> TestResult {
         matches!(r, Err(Error::NotFound { what: "source", .. })),
         "{r:?}"
     );
+    Ok(())
+}
+
+/// A pack of several members reads all their versions in one statement: every member is
+/// still checked (missing, not fetched, already packed), in order, and a content listed
+/// twice (two paths with one hash) is one member.
+#[test]
+fn a_pack_of_several_members_checks_each() -> TestResult {
+    use crate::support::pack;
+    let (mut cat, src, vs) = fetched(&["a", "b", "c"])?;
+    let (alias, unfetched) = cat.write(|tx| {
+        let alias = tx.record_scan(src, &file("a-copy", 100, 1), t(1))?.version;
+        tx.record_fetched(alias, &h(0), 100)?;
+        let unfetched = tx.record_scan(src, &file("d", 7, 1), t(1))?.version;
+        Ok::<_, Error>((alias, unfetched))
+    })?;
+    let missing = catalog::VersionId::from_raw(999);
+    let r = cat.write(|tx| pack(tx, &[vs[0], missing], 1));
+    assert!(
+        matches!(
+            r,
+            Err(Error::NotFound {
+                what: "version",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let r = cat.write(|tx| pack(tx, &[vs[0], vs[1], unfetched], 1));
+    assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
+    let p = cat.write(|tx| pack(tx, &[vs[2], vs[0], alias], 1))?;
+    let members = cat.read().pack_contents(p)?;
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| (m.offset, m.length))
+            .collect::<Vec<_>>(),
+        [(0, Some(102)), (102, Some(100))],
+        "c, then a once (its alias shares the content)"
+    );
+    let r = cat.write(|tx| pack(tx, &[vs[1], alias], 2));
+    assert!(
+        matches!(r, Err(Error::AlreadyPacked { version }) if version == alias),
+        "{r:?}"
+    );
+    assert_eq!(cat.read().summary()?.packs, 1);
+    assert!(cat.check()?.is_ok());
     Ok(())
 }
