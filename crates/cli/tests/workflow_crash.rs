@@ -2,7 +2,8 @@
 //! before the catalog marked the tape appendable: the next write recognises its own
 //! half-initialised tape (the UUID recorded before formatting is on the tape), formats it
 //! again and uses it; nothing is skipped and a restore is byte-exact. A tape whose label
-//! carries another UUID is still never overwritten.
+//! carries another UUID is still never overwritten. A `run` SIGKILLed after it streamed
+//! packs onto the tape and before it recorded them packs those contents again.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
 
 mod common;
@@ -22,6 +23,14 @@ struct Setup {
 /// A workspace with packs ready to write (`get` and `pack` done); `raw` gives drives
 /// that cannot partition (so the raw format).
 fn setup(raw: bool) -> Setup {
+    let s = fresh(raw);
+    ok(&s.ws, &["get"]);
+    ok(&s.ws, &["pack"]);
+    s
+}
+
+/// A workspace where nothing was fetched yet.
+fn fresh(raw: bool) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let src = root.join("src");
@@ -48,8 +57,6 @@ fn setup(raw: bool) -> Setup {
         args.extend(["--no-partitions", "--no-locate"]);
     }
     ok(&root, &args);
-    ok(&ws, &["get"]);
-    ok(&ws, &["pack"]);
     Setup {
         _tmp: tmp,
         src,
@@ -60,8 +67,13 @@ fn setup(raw: bool) -> Setup {
 
 /// Runs `write` with the kill hook at `point` and SIGKILLs it once it reports being there.
 fn write_killed_after(ws: &Path, point: &str) {
+    killed_after(ws, "write", point);
+}
+
+/// Runs `command` with the kill hook at `point` and SIGKILLs it once it reports being there.
+fn killed_after(ws: &Path, command: &str, point: &str) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tapebackup"))
-        .args(["-q", "write"])
+        .args(["-q", command])
         .current_dir(ws)
         .env_remove("TAPEBACKUP_CONFIG")
         .env_remove("TAPEBACKUP_CATALOG")
@@ -85,7 +97,7 @@ fn write_killed_after(ws: &Path, point: &str) {
     let status = child.wait().unwrap();
     assert!(
         reached,
-        "write never reached the kill point {point} ({status}):\n{}",
+        "{command} never reached the kill point {point} ({status}):\n{}",
         seen.join("\n")
     );
 }
@@ -129,6 +141,27 @@ fn all_written_and_restorable(s: &Setup) {
         );
     }
     assert_eq!(files.len(), walk(&to.join("s")).len());
+}
+
+#[test]
+fn run_killed_after_streaming_packs_packs_them_again() {
+    // `run` streamed every pack onto the tape and wrote the index covering them, then
+    // died before the transaction that records packs and locations: the catalog has
+    // no pack, the contents still wait, nothing was deleted. The next run packs them again
+    // (new names, the same tape appended) and everything restores byte-exact.
+    let s = fresh(false);
+    killed_after(&s.ws, "run", "streamed");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&s.ws, &["--json", "status"])).unwrap();
+    assert_eq!(status["packs"], 0, "{status}");
+    assert_eq!(status["to_pack"], 4, "{status}");
+    ok(&s.ws, &["catalog", "check"]);
+    let out = ok(&s.ws, &["run"]);
+    assert!(out.contains("packed 4 file(s)"), "{out}");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&s.ws, &["--json", "status"])).unwrap();
+    assert_eq!(status["to_pack"], 0, "{status}");
+    all_written_and_restorable(&s);
 }
 
 fn killed_after_format_then_resumed(raw: bool) {
