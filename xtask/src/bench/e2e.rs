@@ -378,8 +378,9 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     }
     let bin = match &args.bin {
         // Absolute: the children run in their workspaces.
-        Some(bin) => std::fs::canonicalize(bin)
-            .with_context(|| format!("--bin {}", bin.display()))?,
+        Some(bin) => {
+            std::fs::canonicalize(bin).with_context(|| format!("--bin {}", bin.display()))?
+        }
         None => build_tapebackup(&root)?,
     };
     let scratch;
