@@ -168,7 +168,36 @@ pub struct VolumeWriter<'d> {
     bytes_since_sync: u64,
     last_sync: Instant,
     early_warning: bool,
-    buf: Vec<u8>,
+    buf: RecordBuf,
+}
+
+/// The record buffer: one block, starting on a 4 KiB boundary, so that drives that can
+/// write straight from memory (the st driver's direct transfers, the virtual drive's
+/// `O_DIRECT`) need no aligned copy of it.
+#[derive(Default)]
+struct RecordBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+/// Alignment of [`RecordBuf`].
+const RECORD_ALIGN: usize = 4096;
+
+impl RecordBuf {
+    fn new(len: usize) -> RecordBuf {
+        let raw = vec![0u8; len + RECORD_ALIGN];
+        let start = match raw.as_ptr().align_offset(RECORD_ALIGN) {
+            // `align_offset` may decline; an unaligned buffer only costs the drive a copy.
+            off if off <= RECORD_ALIGN => off,
+            _ => 0,
+        };
+        RecordBuf { raw, start, len }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
+    }
 }
 
 impl std::fmt::Debug for VolumeWriter<'_> {
@@ -220,7 +249,7 @@ impl<'d> Volume<'d> {
             bytes_since_sync: 0,
             last_sync: Instant::now(),
             early_warning: false,
-            buf: vec![0u8; bs],
+            buf: RecordBuf::new(bs),
             options,
             volume,
         })
@@ -443,13 +472,14 @@ impl<'d> VolumeWriter<'d> {
                 });
             }
         }
-        let mut buf = std::mem::take(&mut self.buf);
+        let mut record = std::mem::take(&mut self.buf);
+        let buf = record.as_mut_slice();
         let result = (|| -> Result<()> {
             loop {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
-                let n = fill(src, &mut buf).map_err(|source| Error::Source {
+                let n = fill(src, buf).map_err(|source| Error::Source {
                     path: path.to_string(),
                     source,
                 })?;
@@ -494,7 +524,7 @@ impl<'d> VolumeWriter<'d> {
                 }
             }
         })();
-        self.buf = buf;
+        self.buf = record;
         result?;
         let extents = if length > 0 {
             vec![Extent {

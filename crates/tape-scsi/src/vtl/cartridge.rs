@@ -598,18 +598,24 @@ impl Cartridge {
     /// buffer could be had (then the caller writes buffered).
     fn write_direct(&mut self, path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
         use std::os::unix::fs::OpenOptionsExt;
-        let need = bytes.len() + DIRECT_ALIGN;
-        if self.bounce.len() < need {
-            self.bounce = vec![0u8; need];
-        }
-        let off = self.bounce.as_ptr().align_offset(DIRECT_ALIGN);
-        let Some(buf) = off
-            .checked_add(bytes.len())
-            .and_then(|end| self.bounce.get_mut(off..end))
-        else {
-            return Ok(false);
+        let buf: &[u8] = if bytes.as_ptr().align_offset(DIRECT_ALIGN) == 0 {
+            // Already aligned (the LTFS writer's record buffer is): no copy.
+            bytes
+        } else {
+            let need = bytes.len() + DIRECT_ALIGN;
+            if self.bounce.len() < need {
+                self.bounce = vec![0u8; need];
+            }
+            let off = self.bounce.as_ptr().align_offset(DIRECT_ALIGN);
+            let Some(buf) = off
+                .checked_add(bytes.len())
+                .and_then(|end| self.bounce.get_mut(off..end))
+            else {
+                return Ok(false);
+            };
+            buf.copy_from_slice(bytes);
+            buf
         };
-        buf.copy_from_slice(bytes);
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
