@@ -748,6 +748,21 @@ mod tests {
             for (b, r) in records.iter().enumerate() {
                 c.write(0, b as u64, Some(r)).unwrap();
             }
+            // A record already 4 KiB aligned in memory (as the LTFS writer's are) goes
+            // without the bounce copy.
+            let mut raw = vec![0u8; (256 << 10) + DIRECT_ALIGN];
+            let off = raw.as_ptr().align_offset(DIRECT_ALIGN);
+            assert!(off < DIRECT_ALIGN);
+            let aligned = &mut raw[off..off + (256 << 10)];
+            aligned
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, x)| *x = (j % 253) as u8);
+            c.write(0, records.len() as u64, Some(aligned)).unwrap();
+            let records: Vec<Vec<u8>> = records
+                .into_iter()
+                .chain(std::iter::once(aligned.to_vec()))
+                .collect();
             c.flush().unwrap();
             for c in [c, Cartridge::open(&dir).unwrap()] {
                 let mut buf = vec![0u8; 2 << 20];
