@@ -16,6 +16,11 @@
 //! size. Peak RSS is the child's `VmHWM` from `/proc/<pid>/status`, sampled every 5 ms until
 //! it exits (a high-water mark, so only a rise in its last few milliseconds could be
 //! missed). Content is deterministic (xorshift, incompressible). Asserts nothing about time.
+//!
+//! With `--runs N` every row shows its best round (and its slowest), and the ratio of the
+//! best rounds; since `cp`'s own time varies several-fold between rounds on a shared
+//! machine, each round's `run` / (`cp -a` + `sync`) ratio is printed too (the two ran back
+//! to back, under the same load), with their median.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -251,6 +256,10 @@ fn check_written(bin: &Path, ws: &Path, files: u64) -> anyhow::Result<()> {
 }
 
 /// [`measure_once`] `runs` times: each row its best (fastest) round, and the slowest.
+/// Every round's `run` and `cp -a + sync` seconds, in order (each pair measured back to
+/// back, so under the same load).
+type Rounds = Vec<(f64, f64)>;
+
 fn measure(
     bin: &Path,
     dir: &Path,
@@ -258,12 +267,14 @@ fn measure(
     tree: (u64, u64),
     parallel: usize,
     runs: u32,
-) -> anyhow::Result<(Outcome, Outcome)> {
+) -> anyhow::Result<(Outcome, Outcome, Rounds)> {
     let mut best = measure_once(bin, dir, name, tree, parallel)?;
     let mut worst = best.clone();
+    let mut rounds = vec![(best.run.0, best.cp_sync)];
     for round in 1..runs {
         eprintln!("{name}: round {}", round + 1);
         let o = measure_once(bin, dir, name, tree, parallel)?;
+        rounds.push((o.run.0, o.cp_sync));
         let pick = |a: (f64, u64), b: (f64, u64), faster: bool| {
             if (b.0 < a.0) == faster { b } else { a }
         };
@@ -276,7 +287,18 @@ fn measure(
         worst.cp = worst.cp.max(o.cp);
         worst.cp_sync = worst.cp_sync.max(o.cp_sync);
     }
-    Ok((best, worst))
+    Ok((best, worst, rounds))
+}
+
+/// The median of the rounds' own ratios (cp -a + sync) / run.
+fn median_paired_ratio(rounds: &[(f64, f64)]) -> f64 {
+    let mut r: Vec<f64> = rounds.iter().map(|(run, cp)| cp / run).collect();
+    r.sort_by(f64::total_cmp);
+    match r.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => r[n / 2],
+        n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
+    }
 }
 
 fn measure_once(
@@ -329,7 +351,7 @@ fn mib(n: u64) -> f64 {
     n as f64 / (1u64 << 20) as f64
 }
 
-fn print(name: &str, (o, worst): &(Outcome, Outcome), runs: u32) {
+fn print(name: &str, (o, worst, rounds): &(Outcome, Outcome, Rounds), runs: u32) {
     let mb = o.bytes as f64 / 1e6;
     println!("{name}: {} files, {:.0} MB", o.files, mb);
     let row = |what: &str, secs: f64, slowest: f64, rss: Option<u64>| {
@@ -368,6 +390,20 @@ fn print(name: &str, (o, worst): &(Outcome, Outcome), runs: u32) {
         o.cp_sync / o.seq.0,
         o.cp / o.run.0
     );
+    if runs > 1 {
+        // cp's own time varies several-fold between rounds on a shared machine, so the
+        // best rounds of each side may come from different moments; each round's `run`
+        // and `cp` ran back to back, under the same load.
+        let each: Vec<String> = rounds
+            .iter()
+            .map(|(run, cp)| format!("{:.2}x ({run:.2} s / {cp:.2} s)", cp / run))
+            .collect();
+        println!(
+            "  per round, run / (cp -a + sync): {}; median {:.2}x",
+            each.join(", "),
+            median_paired_ratio(rounds)
+        );
+    }
 }
 
 /// Runs the benchmark (re-running itself as a release build first when built for debug).
@@ -456,4 +492,21 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_paired_ratio;
+
+    #[test]
+    fn the_median_of_paired_ratios_is_each_rounds_own() {
+        // (run, cp): ratios 0.5, 2.0, 1.0 -> median 1.0; the best run (1 s) paired with
+        // the best cp (1 s) would have said 1.0 as well, by luck of different rounds.
+        assert_eq!(
+            median_paired_ratio(&[(2.0, 1.0), (1.0, 2.0), (3.0, 3.0)]),
+            1.0
+        );
+        assert_eq!(median_paired_ratio(&[(1.0, 1.0), (1.0, 2.0)]), 1.5);
+        assert!(median_paired_ratio(&[]).is_nan());
+    }
 }

@@ -194,6 +194,21 @@ impl PackFeed for Pipe<'_> {
         }
     }
 
+    fn try_next(&self) -> anyhow::Result<Option<Fed>> {
+        let p = self.lock()?.ready.pop_front();
+        if p.is_some() {
+            self.notify();
+        }
+        Ok(p)
+    }
+
+    fn put_back(&self, fed: Fed) {
+        if let Ok(mut g) = self.lock() {
+            g.ready.push_front(fed);
+        }
+        self.notify();
+    }
+
     fn landed(&self, landed: Landed) {
         if let Ok(mut g) = self.lock() {
             g.in_flight_staged = g.in_flight_staged.saturating_sub(landed.staged_bytes);

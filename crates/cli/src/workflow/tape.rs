@@ -201,6 +201,19 @@ impl Pending {
         }
     }
 
+    /// Back to what the feed handed out, for a pack nothing of which was written: a
+    /// stream is stopped and its unit given back whole.
+    fn into_fed(self) -> anyhow::Result<Fed> {
+        if !self.parts.is_empty() {
+            bail!("internal: {} is partly written", self.label());
+        }
+        Ok(match self.body {
+            Body::File(p) => Fed::Recorded(p),
+            Body::Unit(u) => Fed::Unsealed(u),
+            Body::Stream(s) => Fed::Unsealed(s.abandon()?),
+        })
+    }
+
     /// What it is, for messages.
     fn label(&self) -> String {
         match &self.body {
@@ -280,6 +293,18 @@ pub trait PackFeed: Sync {
     /// [`Fed::Unsealed`] contents landed (called after the transaction that recorded them).
     fn landed(&self, landed: Landed) {
         let _ = landed;
+    }
+
+    /// The next pack if one is ready now, without waiting: a session takes it to seal
+    /// ahead while it writes another. `None` (the default) when none is ready.
+    fn try_next(&self) -> anyhow::Result<Option<Fed>> {
+        Ok(None)
+    }
+
+    /// A pack taken with [`PackFeed::try_next`] that the session did not write (its tape
+    /// filled up): hand it out again first. Only called for packs from `try_next`.
+    fn put_back(&self, fed: Fed) {
+        let _ = fed;
     }
 }
 
@@ -1311,13 +1336,17 @@ fn ltfs_session(
             }
             None => break,
         };
-        p.body = match p.body {
-            Body::Unit(unit) => {
-                let name = catalog::generate_pack_name()?;
-                Body::Stream(PackStream::start(unit, key.key.clone(), name, buffer)?)
-            }
-            other => other,
-        };
+        p.body = start_stream(p.body, key, buffer)?;
+        // Seal the next unit while this one is written: sealing one unit and writing
+        // another overlap, instead of the drive waiting for each pack's first bytes.
+        if next.is_none()
+            && !sh.failed.load(Ordering::Relaxed)
+            && let Some(fed) = sh.feed.try_next()?
+        {
+            let mut q = Pending::new(fed);
+            q.body = start_stream(q.body, key, buffer)?;
+            next = Some(q);
+        }
         let offset: u64 = p.parts.iter().map(|x| x.2).sum();
         let part_no = p.parts.len() as u32 + 1;
         let options = ltfs::FileOptions {
@@ -1375,6 +1404,17 @@ fn ltfs_session(
         if written.early_warning {
             progress.message(&format!("{barcode}: early warning, finishing the tape"));
             full = true;
+            // The unit sealed ahead goes back to the feed, from its start, for the next
+            // tape (what it had sealed is dropped).
+            if let Some(q) = next.take() {
+                let fed = q.into_fed()?;
+                let what = match &fed {
+                    Fed::Recorded(p) => format!("pack {}", p.name),
+                    Fed::Unsealed(u) => u.describe(),
+                };
+                progress.message(&format!("{barcode}: {what} goes to the next tape"));
+                sh.feed.put_back(fed);
+            }
             break;
         }
         if unrecorded_bytes >= 1 << 30 {
@@ -1413,6 +1453,18 @@ fn volume_id_or(
             now,
         ),
     }
+}
+
+/// Starts sealing a unit (LTFS sessions seal as they write; other bodies are kept).
+/// Each stream gets half of `tapes.buffer`: one is written while the next is sealed.
+fn start_stream(body: Body, key: &Unlocked, buffer: usize) -> anyhow::Result<Body> {
+    Ok(match body {
+        Body::Unit(unit) => {
+            let name = catalog::generate_pack_name()?;
+            Body::Stream(PackStream::start(unit, key.key.clone(), name, buffer / 2)?)
+        }
+        other => other,
+    })
 }
 
 /// A streamed pack written whole, waiting for the next sync point to be recorded.
