@@ -15,7 +15,9 @@
 //! next run packs them again) and the tape holds an LTFS file no pack refers to. Each
 //! byte is read once from the source and written once, to the tape.
 //!
-//! Memory: the pipe holds at most `tapes.buffer` bytes (chunks of [`CHUNK`], recycled).
+//! Memory: a pipe holds about the `buffer` given to [`PackStream::start`] (chunks of
+//! [`CHUNK`], recycled; two more in the hands of the two ends). A session gives each
+//! stream half of `tapes.buffer`: one is written while the next is sealed ahead.
 
 use std::io::{BufRead, Read, Write};
 use std::sync::Arc;
