@@ -556,6 +556,7 @@ fn seal_bundle<'i, 'p>(
 
 /// What [`seal_items`] made: the pack (`None` when no item is in it) and, by index into
 /// the items, those packed and those left out with the reason.
+#[derive(Debug)]
 pub(super) struct SealedItems {
     /// The pack to record (its members are the packed items).
     pub pack: Option<NewPack>,
@@ -631,18 +632,7 @@ pub(super) fn seal_items(
         }
     }
     if !pack_members.is_empty() {
-        sealed.pack = Some(NewPack {
-            format: PackFormat::Cryptpack,
-            key_id: summary.key_id.to_string(),
-            plain_size: summary.plaintext_len,
-            plain_hash,
-            cipher_size: summary.ciphertext_len,
-            cipher_hash: catalog::Digest::new(
-                catalog::HashAlgo::Blake3,
-                summary.ciphertext_hash.0.to_vec(),
-            )?,
-            members: pack_members,
-        });
+        sealed.pack = Some(new_pack(&summary, plain_hash, pack_members)?);
     }
     Ok(sealed)
 }
@@ -771,30 +761,11 @@ fn seal(
     let (v, hash) = (item.version, item.hash);
     let pending = pending_path(config, &hash.to_hex());
     progress.item(&v.path, v.size);
-    let input = if item.in_place {
-        use std::os::unix::fs::OpenOptionsExt;
-        let opened = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-            .open(&item.plain);
-        let f = match opened {
+    let input =
+        match open_plain(item).with_context(|| format!("opening {}", item.plain.display()))? {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Sealed::Changed("vanished since get".into()));
-            }
-            Err(e) => {
-                return Err(
-                    anyhow::Error::new(e).context(format!("opening {}", item.plain.display()))
-                );
-            }
+            Err(why) => return Ok(Sealed::Changed(why)),
         };
-        if f.metadata()?.len() != v.size.unwrap_or(0) {
-            return Ok(Sealed::Changed("size changed since get".into()));
-        }
-        f
-    } else {
-        std::fs::File::open(&item.plain)?
-    };
     let out = std::fs::File::create(&pending)?;
     let summary = cryptpack::encrypt_file(
         &input,
@@ -816,7 +787,24 @@ fn seal(
             item.plain.display()
         );
     }
-    let pack = NewPack {
+    let members = vec![PackMember {
+        version: v.id,
+        offset: 0,
+        length: summary.plaintext_len,
+    }];
+    Ok(Sealed::Pack(
+        new_pack(&summary, plain_hash, members)?,
+        pending,
+    ))
+}
+
+/// The pack record of a sealed pack: its sizes and hashes from the sealing summary.
+fn new_pack(
+    summary: &cryptpack::Summary,
+    plain_hash: catalog::Digest,
+    members: Vec<PackMember>,
+) -> anyhow::Result<NewPack> {
+    Ok(NewPack {
         format: PackFormat::Cryptpack,
         key_id: summary.key_id.to_string(),
         plain_size: summary.plaintext_len,
@@ -826,13 +814,8 @@ fn seal(
             catalog::HashAlgo::Blake3,
             summary.ciphertext_hash.0.to_vec(),
         )?,
-        members: vec![PackMember {
-            version: v.id,
-            offset: 0,
-            length: summary.plaintext_len,
-        }],
-    };
-    Ok(Sealed::Pack(pack, pending))
+        members,
+    })
 }
 
 /// Encryption options for a content of `size` bytes: the defaults, except that a content

@@ -40,15 +40,6 @@ pub struct StreamSealed {
     pub(super) sealed: SealedItems,
 }
 
-impl std::fmt::Debug for SealedItems {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedItems")
-            .field("packed", &self.packed)
-            .field("gone", &self.gone)
-            .finish_non_exhaustive()
-    }
-}
-
 enum Msg {
     Data(Vec<u8>),
     End,
@@ -349,6 +340,17 @@ mod tests {
         Unit::of_items(items)
     }
 
+    /// A stream of `unit` under a fresh key, with a 1 MiB pipe.
+    fn start(unit: Unit, name: &str) -> PackStream {
+        PackStream::start(
+            unit,
+            cryptpack::Key::generate().unwrap(),
+            name.into(),
+            1 << 20,
+        )
+        .unwrap()
+    }
+
     fn noise(n: usize, seed: u8) -> Vec<u8> {
         (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
     }
@@ -396,13 +398,12 @@ mod tests {
     #[test]
     fn a_member_that_changed_is_left_out() {
         let tmp = tempfile::tempdir().unwrap();
-        let key = cryptpack::Key::generate().unwrap();
         let unit = unit_of(
             tmp.path(),
             &[("a", noise(5000, 1), true), ("b", noise(6000, 2), false)],
             true,
         );
-        let mut s = PackStream::start(unit, key, "n".into(), 1 << 20).unwrap();
+        let mut s = start(unit, "n");
         std::io::copy(&mut s, &mut std::io::sink()).unwrap();
         let done = s.finish().unwrap();
         assert_eq!(done.sealed.packed, vec![1]);
@@ -411,13 +412,7 @@ mod tests {
         assert!(done.sealed.gone[0].1.contains("changed"), "{done:?}");
         // A single content that changed: no pack at all.
         let unit = unit_of(tmp.path(), &[("c", noise(2 << 20, 3), true)], true);
-        let mut s = PackStream::start(
-            unit,
-            cryptpack::Key::generate().unwrap(),
-            "m".into(),
-            1 << 20,
-        )
-        .unwrap();
+        let mut s = start(unit, "m");
         std::io::copy(&mut s, &mut std::io::sink()).unwrap();
         let done = s.finish().unwrap();
         assert!(done.sealed.pack.is_none() && done.sealed.packed.is_empty());
@@ -428,13 +423,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         // Staged plaintext that is not what was recorded: staging was modified.
         let unit = unit_of(tmp.path(), &[("a", noise(10_000, 1), true)], false);
-        let mut s = PackStream::start(
-            unit,
-            cryptpack::Key::generate().unwrap(),
-            "n".into(),
-            1 << 20,
-        )
-        .unwrap();
+        let mut s = start(unit, "n");
         let e = std::io::copy(&mut s, &mut std::io::sink()).unwrap_err();
         assert!(e.to_string().contains("staging was modified"), "{e}");
     }
@@ -443,26 +432,14 @@ mod tests {
     fn an_abandoned_stream_gives_its_unit_back() {
         let tmp = tempfile::tempdir().unwrap();
         let unit = unit_of(tmp.path(), &[("a", noise(8 << 20, 1), false)], true);
-        let mut s = PackStream::start(
-            unit,
-            cryptpack::Key::generate().unwrap(),
-            "n".into(),
-            1 << 20,
-        )
-        .unwrap();
+        let mut s = start(unit, "n");
         let mut some = vec![0u8; 100_000];
         s.read_exact(&mut some).unwrap();
         let unit = s.abandon().unwrap();
         assert_eq!(unit.files(), 1);
         assert_eq!(unit.plain_bytes(), 8 << 20);
         // Dropping a stream half read stops its thread too (the test would hang otherwise).
-        let mut s = PackStream::start(
-            unit,
-            cryptpack::Key::generate().unwrap(),
-            "m".into(),
-            1 << 20,
-        )
-        .unwrap();
+        let mut s = start(unit, "m");
         s.read_exact(&mut some).unwrap();
         drop(s);
     }
