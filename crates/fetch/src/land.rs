@@ -119,7 +119,7 @@ pub(crate) fn land_stream<R: Read>(
             return Err(Source(e));
         }
     };
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = crate::read_buffer(entry.size.saturating_sub(offset), CHUNK);
     loop {
         if cancel.load(Ordering::Relaxed) {
             let _ = out.flush();

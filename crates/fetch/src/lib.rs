@@ -60,6 +60,15 @@ mod sftp;
 mod source;
 mod ssh;
 
+/// A zeroed read buffer for a file expected to hold `expected` bytes: one byte more than
+/// that (so a file that did not grow ends in the second read), at least 4 KiB and at most
+/// `max`. Allocating and zeroing `max` bytes for every file of a tree of small files cost
+/// more than reading them (`get` of 200k files of 0.2–2 KB: 28% of its CPU in `memset`).
+pub(crate) fn read_buffer(expected: u64, max: usize) -> Vec<u8> {
+    let want = usize::try_from(expected.saturating_add(1)).unwrap_or(max);
+    vec![0u8; want.clamp(4096.min(max), max)]
+}
+
 pub use entry::{ContentHash, Entry, Mtime, is_safe_relative_path};
 pub use error::Error;
 pub use fetcher::{
@@ -73,3 +82,17 @@ pub use rsync::SshSource;
 pub use sftp::SftpSource;
 pub use source::{Listing, PARTIAL_DIR, RateLimit, Sink, Source, Transfer, TransferStats};
 pub use ssh::SshTarget;
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::read_buffer;
+
+    #[test]
+    fn read_buffers_fit_the_file_within_bounds() {
+        assert_eq!(read_buffer(0, 1 << 20).len(), 4096);
+        assert_eq!(read_buffer(10_000, 1 << 20).len(), 10_001);
+        assert_eq!(read_buffer(5 << 20, 1 << 20).len(), 1 << 20);
+        assert_eq!(read_buffer(u64::MAX, 1 << 20).len(), 1 << 20);
+        assert_eq!(read_buffer(5, 100).len(), 100);
+    }
+}

@@ -77,7 +77,7 @@ impl LocalSource {
                 .unwrap_or_default();
             Ok((m.len(), mtime))
         };
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = crate::read_buffer(entry.size, 1 << 20);
         for _ in 0..IN_PLACE_ATTEMPTS {
             let mut f = std::fs::OpenOptions::new()
                 .read(true)

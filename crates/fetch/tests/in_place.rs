@@ -34,6 +34,12 @@ fn hashes_what_is_there_and_notices_changes_since_listing() {
     let got = src.hash_in_place(a, &cancel).unwrap();
     assert_eq!(got.hash, ContentHash::of(b"hello, again"));
     assert!(got.changed_since_listing);
+    // Grown far past the size listed (the read buffer is sized by the listing): all of it.
+    let grown: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("d/a"), &grown).unwrap();
+    let got = src.hash_in_place(a, &cancel).unwrap();
+    assert_eq!(got.hash, ContentHash::of(&grown));
+    assert_eq!(got.size, grown.len() as u64);
     // Gone: an I/O error naming the file.
     std::fs::remove_file(dir.path().join("d/a")).unwrap();
     let err = src.hash_in_place(a, &cancel).unwrap_err();

@@ -311,6 +311,12 @@ fn get_source(
         src.name
     ));
     let (max_bytes, max_files) = pace.chunk_limits();
+    // Files hashed in place are recorded as each chunk ends: a bounded chunk keeps what a
+    // killed `get` has to hash again small.
+    let max_files = match src.in_place_root() {
+        Some(_) => max_files.min(IN_PLACE_GROUP_FILES),
+        None => max_files,
+    };
     let mut rest: &[fetch::Entry] = &to_fetch;
     while !rest.is_empty() {
         // The next chunk: at least one file, then up to the limits.
@@ -402,7 +408,11 @@ fn fetch_chunk(
     // file by file, with one filesystem sync and one commit per group instead of per file).
     // Files read in place were only hashed: nothing to stage.
     let mut staged = 0u64;
-    for group in landed.chunks(STAGE_GROUP_FILES) {
+    let group_files = match src.in_place_root() {
+        Some(_) => IN_PLACE_GROUP_FILES,
+        None => STAGE_GROUP_FILES,
+    };
+    for group in landed.chunks(group_files) {
         let mut hashes = Vec::with_capacity(group.len());
         let mut any_staged = false;
         for (landed, _, _) in group {
@@ -418,6 +428,7 @@ fn fetch_chunk(
         }
         let now = Timestamp::now();
         cat.write(|tx| {
+            let mut fetched = Vec::with_capacity(group.len());
             for ((landed, path, v), hash) in group.iter().zip(&hashes) {
                 let version = if landed.changed_since_listing || v.size != Some(landed.size) {
                     // The file changed while it was fetched: record what landed.
@@ -432,8 +443,13 @@ fn fetch_chunk(
                 } else {
                     v.id
                 };
-                tx.record_fetched(version, hash, landed.size)?;
+                fetched.push(catalog::Fetched {
+                    version,
+                    hash: hash.clone(),
+                    size: landed.size,
+                });
             }
+            tx.record_fetches(&fetched)?;
             Ok::<_, catalog::Error>(())
         })
         .with_context(|| {
@@ -532,6 +548,14 @@ fn hash_in_place(
 
 /// Most landed files staged and recorded together (one filesystem sync, one transaction).
 const STAGE_GROUP_FILES: usize = 512;
+
+/// Most files of a source read in place hashed as one chunk and recorded in one
+/// transaction (nothing is staged for them, so the group only bounds the work a killed
+/// `get` repeats). Bigger than [`STAGE_GROUP_FILES`]: the catalog's random-order hash index
+/// dirties about one page per content per commit, so small commits of many small files
+/// write most of the index to the WAL again each time (`get` of 200k small files: see
+/// crates/catalog/README.md, "the workflow's get").
+const IN_PLACE_GROUP_FILES: usize = 8192;
 
 /// Moves a landed file to its content-addressed name; the caller syncs the filesystem
 /// ([`super::FsSync`]) before it records the hash.
