@@ -232,19 +232,34 @@ impl<'c> Reader<'c> {
     /// packed once; other versions with the same hash share it). Ordered by content id; at
     /// most `limit`.
     pub fn versions_to_pack(&self, limit: u64) -> Result<Vec<VersionInfo>> {
+        self.versions_to_pack_after(None, limit)
+    }
+
+    /// [`Reader::versions_to_pack`] for contents with an id above `after` only: a caller
+    /// that packs while contents are being recorded reads only what is new since its last
+    /// call instead of everything still unpacked. Content ids grow as contents are
+    /// recorded, but the highest one is given again when its row was removed (a forgotten
+    /// fetch), so such a caller reads everything (`after` = `None`) once before it stops.
+    pub fn versions_to_pack_after(
+        &self,
+        after: Option<ContentId>,
+        limit: u64,
+    ) -> Result<Vec<VersionInfo>> {
         let q = format!(
             "SELECT {} FROM {} WHERE v.id IN (\
                SELECT (SELECT min(id) FROM version WHERE content_id = c2.id) FROM content c2 \
-               WHERE NOT EXISTS (SELECT 1 FROM pack_member pm WHERE pm.content_id = c2.id) \
+               WHERE c2.id > ?2 \
+               AND NOT EXISTS (SELECT 1 FROM pack_member pm WHERE pm.content_id = c2.id) \
                ORDER BY c2.id LIMIT ?1) \
              ORDER BY v.content_id",
             rows::VERSION_COLS,
             rows::VERSION_FROM
         );
+        let after = after.map_or(0, |c| c.0);
         collect(
             self.conn,
             &q,
-            [limit],
+            params![limit, after],
             rows::version,
             "list versions to pack",
         )

@@ -55,3 +55,29 @@ fn a_packed_content_is_never_forgotten() -> TestResult {
     assert!(matches!(r, Err(Error::NotFound { .. })), "{r:?}");
     Ok(())
 }
+
+/// `versions_to_pack_after` lists only contents recorded after a given one; the highest
+/// content id comes back after its row was forgotten, which only a read of everything
+/// (`None`) sees again.
+#[test]
+fn versions_to_pack_after_a_content_and_a_reused_id() -> TestResult {
+    let (mut cat, _src, vs) = fetched(&["a", "b", "c"])?;
+    let all = cat.read().versions_to_pack(10)?;
+    assert_eq!(ids(all.clone()), vs);
+    let second = all[1].content;
+    assert_eq!(
+        ids(cat.read().versions_to_pack_after(second, 10)?),
+        vec![vs[2]]
+    );
+    assert_eq!(ids(cat.read().versions_to_pack_after(None, 10)?), vs);
+    // Forget the newest content and record another: it gets the same id.
+    let last = all[2].content;
+    cat.write(|tx| tx.forget_fetched(vs[2]))?;
+    cat.write(|tx| tx.record_fetched(vs[2], &h(99), 102))?;
+    let again = cat.read().version(vs[2])?;
+    assert_eq!(again.content, last);
+    assert_eq!(again.hash, Some(h(99)));
+    assert!(cat.read().versions_to_pack_after(last, 10)?.is_empty());
+    assert_eq!(ids(cat.read().versions_to_pack_after(None, 10)?), vs);
+    Ok(())
+}
