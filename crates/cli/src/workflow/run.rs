@@ -504,9 +504,9 @@ fn unit_loop(config: &Config, cat: &Catalog, pipe: &Pipe<'_>) -> anyhow::Result<
             continue;
         }
         // Nothing new: done when get is done (it was before the query) and a sweep found
-        // nothing either, else wait for get
-        // to record more. Whatever `staged` counts beyond the units on their way is
-        // plaintext already packed under another path: forget it.
+        // nothing either, else wait for get to record more. Whatever `staged` counts
+        // beyond the units on their way is plaintext already packed under another path:
+        // forget it.
         if get_done {
             if sweep {
                 return Ok(());
