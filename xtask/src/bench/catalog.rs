@@ -889,7 +889,6 @@ fn floor(db: &Path, w: &Workload<'_>) -> anyhow::Result<FloorRun> {
 
     let now = w.now.unix_seconds();
     let blake3 = HashAlgo::Blake3.as_str();
-    let no_text: Option<&str> = None;
     let no_id: Option<i64> = None;
     let mut stages = Vec::new();
     let mut transactions = 0u64;
@@ -954,6 +953,67 @@ fn floor(db: &Path, w: &Workload<'_>) -> anyhow::Result<FloorRun> {
 
     // Packs: pack, pack members.
     let t = Stage::start()?;
+    let packs = floor_packs(
+        &mut conn,
+        w,
+        &contents,
+        (ADD_PACK, ADD_MEMBER),
+        &mut transactions,
+    )?;
+    stages.push(t.end("packs: pack + members")?);
+
+    // Locations: a tape when one fills, a location per pack, the tape's usage per
+    // transaction.
+    let t = Stage::start()?;
+    floor_locations(&mut conn, w, &packs, &mut transactions)?;
+    stages.push(t.end("locations: location + volume usage")?);
+    let insert = started.elapsed();
+    let insert_cpu = cpu_time()?.saturating_sub(cpu_started);
+    drop(conn);
+
+    // The same work only if the rows are valid catalog rows.
+    let t0 = Instant::now();
+    let cat = Catalog::open(db)?;
+    let report = cat.check()?;
+    let check = t0.elapsed();
+    drop(cat);
+    if !report.is_ok() {
+        let shown: Vec<String> = report
+            .problems
+            .iter()
+            .take(5)
+            .map(|p| p.to_string())
+            .collect();
+        anyhow::bail!(
+            "the floor database fails Catalog::check ({} problems), e.g.: {}",
+            report.problems.len(),
+            shown.join("; ")
+        );
+    }
+    Ok(FloorRun {
+        stages,
+        insert,
+        insert_cpu,
+        transactions,
+        check,
+        size: db_size(db),
+    })
+}
+
+/// The pack stage of the floor and the lower bound: per planned pack a `pack` row
+/// (`sql.0`: name, format, key id, plain size and hash, cipher size and hash, time) and its
+/// members (`sql.1`: pack, content, offset, length), in the pack transactions of `w`.
+/// Returns per pack (files before it, pack id, cipher size).
+fn floor_packs(
+    conn: &mut rusqlite::Connection,
+    w: &Workload<'_>,
+    contents: &[i64],
+    (add_pack_sql, add_member_sql): (&str, &str),
+    transactions: &mut u64,
+) -> anyhow::Result<Vec<(u64, i64, u64)>> {
+    use rusqlite::{TransactionBehavior::Immediate, params};
+    let now = w.now.unix_seconds();
+    let blake3 = HashAlgo::Blake3.as_str();
     let mut packs: Vec<(u64, i64, u64)> = Vec::with_capacity(w.planned.len());
     let mut files_before = 0u64;
     let format = PackFormat::Cryptpack.as_str();
@@ -964,8 +1024,8 @@ fn floor(db: &Path, w: &Workload<'_>) -> anyhow::Result<FloorRun> {
             .unwrap_or(0);
         let tx = conn.transaction_with_behavior(Immediate)?;
         {
-            let mut add_pack = tx.prepare_cached(ADD_PACK)?;
-            let mut add_member = tx.prepare_cached(ADD_MEMBER)?;
+            let mut add_pack = tx.prepare_cached(add_pack_sql)?;
+            let mut add_member = tx.prepare_cached(add_member_sql)?;
             for k in range.clone() {
                 let p = &w.planned[k];
                 let (layout, plain_size) = pack_layout(p);
@@ -995,13 +1055,25 @@ fn floor(db: &Path, w: &Workload<'_>) -> anyhow::Result<FloorRun> {
             }
         }
         tx.commit()?;
-        transactions += 1;
+        *transactions += 1;
     }
-    stages.push(t.end("packs: pack + members")?);
+    Ok(packs)
+}
 
-    // Locations: a tape when one fills, a location per pack, the tape's usage per
-    // transaction.
-    let t = Stage::start()?;
+/// The location stage of the floor and the lower bound (both have the catalog's `volume`
+/// and `location` tables): a tape when one fills, a location per pack, the tape's usage
+/// per transaction.
+fn floor_locations(
+    conn: &mut rusqlite::Connection,
+    w: &Workload<'_>,
+    packs: &[(u64, i64, u64)],
+    transactions: &mut u64,
+) -> anyhow::Result<()> {
+    use floor_sql::{ADD_LOCATION, ADD_TAPE, VOLUME_USAGE};
+    use rusqlite::{TransactionBehavior::Immediate, params};
+    let now = w.now.unix_seconds();
+    let no_text: Option<&str> = None;
+    let no_id: Option<i64> = None;
     let mut tape: Option<(u64, i64)> = None;
     for group in packs.chunk_by(|a, b| same_location_txn(a.0, b.0, w.batch)) {
         let tape_no = group[0].0 / PER_TAPE;
@@ -1049,40 +1121,9 @@ fn floor(db: &Path, w: &Workload<'_>) -> anyhow::Result<FloorRun> {
                 .execute(params![volume, bytes])?;
         }
         tx.commit()?;
-        transactions += 1;
+        *transactions += 1;
     }
-    stages.push(t.end("locations: location + volume usage")?);
-    let insert = started.elapsed();
-    let insert_cpu = cpu_time()?.saturating_sub(cpu_started);
-    drop(conn);
-
-    // The same work only if the rows are valid catalog rows.
-    let t0 = Instant::now();
-    let cat = Catalog::open(db)?;
-    let report = cat.check()?;
-    let check = t0.elapsed();
-    drop(cat);
-    if !report.is_ok() {
-        let shown: Vec<String> = report
-            .problems
-            .iter()
-            .take(5)
-            .map(|p| p.to_string())
-            .collect();
-        anyhow::bail!(
-            "the floor database fails Catalog::check ({} problems), e.g.: {}",
-            report.problems.len(),
-            shown.join("; ")
-        );
-    }
-    Ok(FloorRun {
-        stages,
-        insert,
-        insert_cpu,
-        transactions,
-        check,
-        size: db_size(db),
-    })
+    Ok(())
 }
 
 /// Rows per table of a closed catalog file, and the bytes its volumes hold: the catalog's

@@ -21,8 +21,9 @@
 //!
 //! Per file: scan inserts a version first and looks the path up only when it exists
 //! (never, in a first backup: the same insert-first the catalog does after a new path);
-//! fetched inserts the content and updates the version; packs insert the pack and its
-//! members; locations as in the floor. Same transactions as the catalog and the floor.
+//! fetched inserts the content and updates the version; packs (with their members) and
+//! locations are the floor's stages, on the catalog's `pack`, `volume` and `location`
+//! tables without their CHECKs. Same transactions as the catalog and the floor.
 //! The rows are counted afterwards (versions, contents, members, packs, locations) and
 //! must match the catalog's.
 //!
@@ -34,8 +35,7 @@ use std::time::Instant;
 use rusqlite::{OptionalExtension, TransactionBehavior::Immediate, params};
 
 use super::{
-    CATALOG_PRAGMAS, FloorRun, PER_TAPE, Stage, Workload, cpu_time, digest, floor_pack_name,
-    pack_layout, path_of, remove_db, same_location_txn, size_of,
+    CATALOG_PRAGMAS, FloorRun, Stage, Workload, cpu_time, digest, path_of, remove_db, size_of,
 };
 
 /// The smallest schema of the model (see the module documentation).
@@ -57,13 +57,15 @@ CREATE TABLE pack (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, format TEX
 CREATE TABLE pack_member (content_id INTEGER NOT NULL REFERENCES content(id),
     pack_id INTEGER NOT NULL REFERENCES pack(id), offset INTEGER NOT NULL, length INTEGER,
     PRIMARY KEY (content_id, pack_id)) STRICT, WITHOUT ROWID;
-CREATE TABLE volume (id INTEGER PRIMARY KEY, barcode TEXT UNIQUE, generation TEXT,
-    capacity INTEGER, bytes_used INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL,
-    pool TEXT NOT NULL, created_at INTEGER NOT NULL) STRICT;
+CREATE TABLE volume (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, barcode TEXT UNIQUE,
+    ltfs_uuid TEXT, generation TEXT, capacity INTEGER, bucket TEXT, prefix TEXT,
+    bytes_used INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, pool TEXT NOT NULL,
+    created_at INTEGER NOT NULL, full_at INTEGER, UNIQUE (bucket, prefix)) STRICT;
 CREATE TABLE location (id INTEGER PRIMARY KEY, pack_id INTEGER NOT NULL REFERENCES pack(id),
     volume_id INTEGER NOT NULL REFERENCES volume(id), part_index INTEGER NOT NULL,
     part_count INTEGER NOT NULL, part_offset INTEGER NOT NULL, length INTEGER,
-    partition INTEGER, start_block INTEGER, written_at INTEGER NOT NULL,
+    position_kind TEXT NOT NULL, partition INTEGER, start_block INTEGER, object_key TEXT,
+    written_at INTEGER NOT NULL, job_id INTEGER,
     UNIQUE (pack_id, volume_id, part_index)) STRICT;
 CREATE INDEX location_by_volume ON location(volume_id, partition, start_block);
 ";
@@ -77,18 +79,9 @@ const ADD_CONTENT: &str = "INSERT INTO content (hash_algo, hash, size) VALUES (?
 const CONTENT_BY_HASH: &str = "SELECT id FROM content \
      WHERE substr(hash, 1, 8) = substr(?2, 1, 8) AND hash_algo = ?1 AND hash = ?2";
 const SET_CONTENT: &str = "UPDATE version SET content_id = ?2, size = ?3 WHERE id = ?1";
-const ADD_PACK: &str = "INSERT INTO pack (name, format, key_id, plain_size, plain_hash_algo, \
-     plain_hash, cipher_size, cipher_hash_algo, cipher_hash, created_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+/// A pack's member, with the floor's parameters (pack, content, offset, length).
 const ADD_MEMBER: &str =
-    "INSERT INTO pack_member (content_id, pack_id, offset, length) VALUES (?1, ?2, ?3, ?4)";
-const ADD_TAPE: &str = "INSERT INTO volume (barcode, generation, capacity, state, pool, \
-     created_at) VALUES (?1, 'LTO-8', 12000000000000, 'blank', 'default', ?2)";
-const ADD_LOCATION: &str = "INSERT INTO location (pack_id, volume_id, part_index, part_count, \
-     part_offset, length, partition, start_block, written_at) \
-     VALUES (?1, ?2, 0, 1, 0, ?3, 1, ?4, ?5)";
-const VOLUME_USAGE: &str = "UPDATE volume SET bytes_used = bytes_used + ?2, \
-     state = CASE state WHEN 'blank' THEN 'appendable' ELSE state END WHERE id = ?1";
+    "INSERT INTO pack_member (content_id, pack_id, offset, length) VALUES (?2, ?1, ?3, ?4)";
 
 /// Rows the lower bound wrote: versions, contents, pack members, packs, locations.
 pub(super) type BoundRows = [i64; 5];
@@ -185,76 +178,19 @@ pub(super) fn run(db: &Path, w: &Workload<'_>) -> anyhow::Result<(FloorRun, Boun
     }
     stages.push(t.end("fetched")?);
 
-    // Packs and their members.
+    // Packs, members and locations: the floor's stages (the catalog's `pack`, `volume`
+    // and `location` tables; members clustered by content).
     let t = Stage::start()?;
-    let mut packs: Vec<(u64, i64, u64)> = Vec::with_capacity(w.planned.len());
-    let mut files_before = 0u64;
-    for range in w.pack_txns {
-        let tx = conn.transaction_with_behavior(Immediate)?;
-        {
-            let mut add_pack = tx.prepare_cached(ADD_PACK)?;
-            let mut add_member = tx.prepare_cached(ADD_MEMBER)?;
-            for k in range.clone() {
-                let p = &w.planned[k];
-                let (layout, plain_size) = pack_layout(p);
-                add_pack.execute(params![
-                    floor_pack_name(u64::try_from(now)?.saturating_mul(1000), k as u64),
-                    "cryptpack-v1",
-                    "bench",
-                    plain_size,
-                    blake3,
-                    digest(2, p.files[0])?.bytes(),
-                    plain_size + 64,
-                    blake3,
-                    digest(3, p.files[0])?.bytes(),
-                    now
-                ])?;
-                let pack = tx.last_insert_rowid();
-                for (j, offset, length) in layout {
-                    add_member.execute(params![
-                        contents[usize::try_from(j)?],
-                        pack,
-                        offset,
-                        length
-                    ])?;
-                }
-                packs.push((files_before, pack, plain_size + 64));
-                files_before += p.files.len() as u64;
-            }
-        }
-        tx.commit()?;
-        transactions += 1;
-    }
+    let packs = super::floor_packs(
+        &mut conn,
+        w,
+        &contents,
+        (super::floor_sql::ADD_PACK, ADD_MEMBER),
+        &mut transactions,
+    )?;
     stages.push(t.end("packs")?);
-
-    // Locations: as in the floor.
     let t = Stage::start()?;
-    let mut tape: Option<(u64, i64)> = None;
-    for group in packs.chunk_by(|a, b| same_location_txn(a.0, b.0, w.batch)) {
-        let tape_no = group[0].0 / PER_TAPE;
-        let tx = conn.transaction_with_behavior(Immediate)?;
-        let volume = match tape {
-            Some((no, volume)) if no == tape_no => volume,
-            _ => {
-                tx.execute(ADD_TAPE, params![format!("B{tape_no:05}L8"), now])?;
-                let volume = tx.last_insert_rowid();
-                tape = Some((tape_no, volume));
-                volume
-            }
-        };
-        {
-            let mut add_location = tx.prepare_cached(ADD_LOCATION)?;
-            let mut bytes = 0u64;
-            for &(first, pack, cipher) in group {
-                add_location.execute(params![pack, volume, cipher, first % PER_TAPE * 3, now])?;
-                bytes += cipher;
-            }
-            tx.prepare_cached(VOLUME_USAGE)?
-                .execute(params![volume, bytes])?;
-        }
-        tx.commit()?;
-        transactions += 1;
-    }
+    super::floor_locations(&mut conn, w, &packs, &mut transactions)?;
     stages.push(t.end("locations")?);
     let insert = started.elapsed();
     let insert_cpu = cpu_time()?.saturating_sub(cpu_started);
