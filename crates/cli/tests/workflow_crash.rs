@@ -3,7 +3,9 @@
 //! half-initialised tape (the UUID recorded before formatting is on the tape), formats it
 //! again and uses it; nothing is skipped and a restore is byte-exact. A tape whose label
 //! carries another UUID is still never overwritten. A `run` SIGKILLed after it streamed
-//! packs onto the tape and before it recorded them packs those contents again.
+//! packs onto the tape and before it recorded them packs those contents again. A restore
+//! SIGKILLed with restored files under temporary names resumes: the leftovers go, every
+//! file lands byte-exact, and nothing temporary stays in the destination.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a failure is a test failure
 
 mod common;
@@ -67,13 +69,16 @@ fn fresh(raw: bool) -> Setup {
 
 /// Runs `write` with the kill hook at `point` and SIGKILLs it once it reports being there.
 fn write_killed_after(ws: &Path, point: &str) {
-    killed_after(ws, "write", point);
+    killed_after(ws, &["write"], point);
 }
 
-/// Runs `command` with the kill hook at `point` and SIGKILLs it once it reports being there.
-fn killed_after(ws: &Path, command: &str, point: &str) {
+/// Runs the command `args` with the kill hook at `point` and SIGKILLs it once it reports
+/// being there.
+fn killed_after(ws: &Path, args: &[&str], point: &str) {
+    let command = args.join(" ");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tapebackup"))
-        .args(["-q", command])
+        .arg("-q")
+        .args(args)
         .current_dir(ws)
         .env_remove("TAPEBACKUP_CONFIG")
         .env_remove("TAPEBACKUP_CATALOG")
@@ -150,7 +155,7 @@ fn run_killed_after_streaming_packs_packs_them_again() {
     // no pack, the contents still wait, nothing was deleted. The next run packs them again
     // (new names, the same tape appended) and everything restores byte-exact.
     let s = fresh(false);
-    killed_after(&s.ws, "run", "streamed");
+    killed_after(&s.ws, &["run"], "streamed");
     let status: serde_json::Value =
         serde_json::from_str(&ok(&s.ws, &["--json", "status"])).unwrap();
     assert_eq!(status["packs"], 0, "{status}");
@@ -271,4 +276,51 @@ fn dir_bytes(d: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             (f, b)
         })
         .collect()
+}
+
+#[test]
+fn restore_killed_before_its_files_land_resumes() {
+    let s = setup(false);
+    ok(&s.ws, &["write"]);
+    let to = s.root.join("restored");
+    let to_arg = to.to_str().unwrap();
+    // Killed with files written under temporary names, before the sync that precedes
+    // their renames: none is at its place or marked restored.
+    killed_after(&s.ws, &["restore", "--to", to_arg], "restore-pending");
+    let temps: Vec<PathBuf> = std::fs::read_dir(&to)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(".tapebackup-restore-"))
+        })
+        .collect();
+    assert_eq!(temps.len(), 1, "{temps:?}");
+    assert!(!walk(&temps[0]).is_empty(), "no file was pending");
+    assert!(!to.join("s").join("a.txt").exists());
+    let job = temps[0]
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix(".tapebackup-restore-"))
+        .unwrap()
+        .to_owned();
+    let out = ok(&s.ws, &["restore", "--resume", &job, "--to", to_arg]);
+    assert!(out.contains("restored 4 file(s)"), "{out}");
+    for f in &walk(&s.src) {
+        let rel = f.strip_prefix(&s.src).unwrap();
+        assert_eq!(
+            std::fs::read(f).unwrap(),
+            std::fs::read(to.join("s").join(rel)).unwrap_or_default(),
+            "{} differs",
+            rel.display()
+        );
+    }
+    // Only the restored tree is left: no temporary directory, no temporary file.
+    let names: Vec<String> = std::fs::read_dir(&to)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["s".to_owned()]);
+    assert_eq!(walk(&to.join("s")).len(), walk(&s.src).len());
 }

@@ -123,6 +123,7 @@ pub fn restore(
         dest_of(&options.to, f)?;
     }
     std::fs::create_dir_all(&options.to)?;
+    let _temp = TempRoot::fresh(&options.to, job)?;
     // Packs on object-store volumes first (no library needed); the tape runs remain.
     let Some(plan) = super::object::restore_objects(
         config,
@@ -355,9 +356,11 @@ fn restore_tape(
                     .map_err(|_| anyhow::anyhow!("span state poisoned by a panicked drive"))?;
                 let entry = match spans.entry(read.pack.get()) {
                     std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert((tempfile::NamedTempFile::new_in(to)?, 0, Vec::new()))
-                    }
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert((
+                        tempfile::NamedTempFile::new_in(temp_root(to, job))?,
+                        0,
+                        Vec::new(),
+                    )),
                 };
                 entry
                     .0
@@ -402,6 +405,13 @@ fn restore_tape(
 
 /// Decrypts one pack stream and restores its files (sorted by offset; files with the
 /// same content are copies of the first one restored).
+///
+/// Files are written under temporary names and made durable in groups of up to
+/// [`RESTORE_GROUP_FILES`] ([`Group::land`]): one `syncfs` of the destination's filesystem,
+/// then the renames to their real names, one `syncfs` more, then one transaction marks the
+/// group restored. So a file under its real name is always complete, and a file marked
+/// restored is durable where it belongs (instead of an `fsync` and a commit per file: 200k
+/// small files took 155 s, 44 s of it in the kernel).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn restore_pack(
     cat: &mut Catalog,
@@ -419,15 +429,20 @@ pub(crate) fn restore_pack(
     files.sort_by_key(|f| (f.offset, f.version));
     let mut dec = cryptpack::Decryptor::new(input, cryptpack::Secret::Key(&key.key))?;
     let mut pos = 0u64;
+    // The bytes restored last: (offset, length, where they are now).
     let mut last: Option<(u64, Option<u64>, PathBuf)> = None;
+    let mut group = Group::open(to, job)?;
     for f in files {
         let dest = dest_of(to, f)?;
         let dir = dest.parent().unwrap_or(to);
         std::fs::create_dir_all(dir)?;
         progress.item(&format!("{}/{}", f.source_name, f.path), f.length);
+        // Written in the job's temporary directory, or next to its destination when that
+        // is another filesystem (a mount below the destination): renamed from there.
+        let elsewhere = group.elsewhere(dir)?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".restore-")
-            .tempfile_in(dir)?;
+            .tempfile_in(if elsewhere { dir } else { &group.temp })?;
         match &last {
             // The same bytes of the pack (same offset and length): a copy of that file.
             Some((off, len, prev)) if *off == f.offset && *len == f.length => {
@@ -467,14 +482,139 @@ pub(crate) fn restore_pack(
         let mtime = std::time::UNIX_EPOCH
             + std::time::Duration::from_secs(u64::try_from(f.mtime.unix_seconds()).unwrap_or(0));
         file.set_modified(mtime)?;
-        file.sync_all()?;
-        tmp.persist(&dest).map_err(|e| e.error)?;
-        cat.write(|tx| tx.mark_restored(job, f.version, Timestamp::now()))?;
-        report.files += 1;
-        report.bytes += f.length.unwrap_or(0);
-        last = Some((f.offset, f.length, dest));
+        if elsewhere {
+            // Not on the destination's filesystem (a mount below it): synced on its own.
+            file.sync_all()?;
+        }
+        let tmp = tmp.into_temp_path();
+        last = Some((f.offset, f.length, tmp.to_path_buf()));
+        group.pending.push(Pending {
+            tmp,
+            dest,
+            version: f.version,
+            bytes: f.length.unwrap_or(0),
+            elsewhere,
+        });
+        if group.pending.len() >= RESTORE_GROUP_FILES {
+            let landed = group.land(cat, job, report)?;
+            if let (Some(l), Some(dest)) = (&mut last, landed) {
+                l.2 = dest;
+            }
+        }
     }
+    group.land(cat, job, report)?;
     Ok(())
+}
+
+/// Most restored files made durable and marked restored together ([`Group::land`]).
+const RESTORE_GROUP_FILES: usize = 512;
+
+/// A restored file under its temporary name, waiting for its group to land.
+struct Pending {
+    /// Removed when dropped unless renamed: a failed group leaves no temporary file.
+    tmp: tempfile::TempPath,
+    dest: PathBuf,
+    version: catalog::VersionId,
+    bytes: u64,
+    /// On another filesystem than the destination directory (synced on its own).
+    elsewhere: bool,
+}
+
+/// The temporary directory of restore job `job` in the destination `to`: restored files
+/// are written there and renamed to their places once durable.
+pub(crate) fn temp_root(to: &Path, job: JobId) -> PathBuf {
+    to.join(format!(".tapebackup-restore-{job}"))
+}
+
+/// A restore job's [`temp_root`] for one run of the job: what a killed earlier run left
+/// there is removed first (those files were never renamed to their places nor marked
+/// restored), and the directory goes when the run ends.
+struct TempRoot(PathBuf);
+
+impl TempRoot {
+    fn fresh(to: &Path, job: JobId) -> anyhow::Result<TempRoot> {
+        let path = temp_root(to, job);
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+        }
+        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempRoot(path))
+    }
+}
+
+impl Drop for TempRoot {
+    fn drop(&mut self) {
+        // Empty unless the process is dying: every file in it was renamed or dropped.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The files of one pack restored but not yet durable under their names.
+struct Group {
+    durable: super::FsSync,
+    /// The job's temporary directory ([`temp_root`]).
+    temp: PathBuf,
+    /// Device of the destination directory.
+    dev: u64,
+    pending: Vec<Pending>,
+}
+
+impl Group {
+    fn open(to: &Path, job: JobId) -> anyhow::Result<Group> {
+        use std::os::unix::fs::MetadataExt as _;
+        let temp = temp_root(to, job);
+        std::fs::create_dir_all(&temp)?;
+        Ok(Group {
+            durable: super::FsSync::open(to)?,
+            temp,
+            dev: std::fs::metadata(to)?.dev(),
+            pending: Vec::new(),
+        })
+    }
+
+    /// Whether directory `dir` is on another filesystem than the destination.
+    fn elsewhere(&self, dir: &Path) -> anyhow::Result<bool> {
+        use std::os::unix::fs::MetadataExt as _;
+        Ok(std::fs::metadata(dir)?.dev() != self.dev)
+    }
+
+    /// Makes the pending files durable, renames them to their names, makes the renames
+    /// durable and marks them restored in one transaction. Returns where the last one is
+    /// now (`None` when nothing was pending).
+    fn land(
+        &mut self,
+        cat: &mut Catalog,
+        job: JobId,
+        report: &mut RestoreReport,
+    ) -> anyhow::Result<Option<PathBuf>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        super::tape::kill_point("restore-pending");
+        self.durable.sync()?;
+        let pending = std::mem::take(&mut self.pending);
+        let mut landed = Vec::with_capacity(pending.len());
+        for p in pending {
+            p.tmp.persist(&p.dest).map_err(|e| e.error)?;
+            if p.elsewhere {
+                super::sync_dir(p.dest.parent().unwrap_or(&p.dest))?;
+            }
+            landed.push((p.dest, p.version, p.bytes));
+        }
+        self.durable.sync()?;
+        let now = Timestamp::now();
+        cat.write(|tx| {
+            for (_, version, _) in &landed {
+                tx.mark_restored(job, *version, now)?;
+            }
+            Ok::<_, catalog::Error>(())
+        })?;
+        report.files += landed.len() as u64;
+        report.bytes += landed.iter().map(|l| l.2).sum::<u64>();
+        Ok(landed.pop().map(|l| l.0))
+    }
 }
 
 struct HashingWriter<W: Write> {

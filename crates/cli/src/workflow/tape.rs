@@ -1044,7 +1044,7 @@ fn reserve_volume(
 
 /// Test hook: with `TAPEBACKUP_KILL_AFTER` set to `point`, announce it on stderr and wait
 /// to be killed (the crash tests SIGKILL the process there, deterministically).
-fn kill_point(point: &str) {
+pub(crate) fn kill_point(point: &str) {
     if std::env::var_os("TAPEBACKUP_KILL_AFTER").is_some_and(|v| v == point) {
         eprintln!("TAPEBACKUP_KILL_AFTER={point}: waiting for SIGKILL");
         loop {
