@@ -245,3 +245,94 @@ fn killed_runs_resume_without_loss_or_duplicates() {
     ok(&s.ws, &["restore", "--to", to.to_str().unwrap()]);
     same_tree(&s.src, &to.join("s"));
 }
+
+/// A source's `exclude` patterns keep files out of the backup; a file excluded after it
+/// was backed up is marked deleted and its version stays restorable.
+#[test]
+fn excluded_files_are_left_out_and_a_later_exclusion_keeps_old_versions() {
+    let s = setup("64MiB");
+    std::fs::write(s.src.join("scratch.tmp"), b"temporary").unwrap();
+    std::fs::create_dir_all(s.src.join("cache")).unwrap();
+    std::fs::write(s.src.join("cache/blob"), b"cached").unwrap();
+    std::fs::create_dir_all(s.src.join("sub/node_modules/pkg")).unwrap();
+    std::fs::write(s.src.join("sub/node_modules/pkg/m.js"), b"js").unwrap();
+    let cfg = s.ws.join("tapebackup.toml");
+    let set_exclude = |patterns: &str| {
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("exclude = "))
+            .map(|l| {
+                if l.starts_with("read_in_place = ") {
+                    format!("{l}\nexclude = {patterns}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&cfg, text).unwrap();
+    };
+    set_exclude(r#"["*.tmp", "/cache/", "node_modules/"]"#);
+
+    let got: serde_json::Value = serde_json::from_str(&ok(&s.ws, &["--json", "get"])).unwrap();
+    assert_eq!(got["excluded"], 3, "{got}");
+    assert_eq!(got["listed"], 5, "{got}");
+    let text = ok(&s.ws, &["run"]);
+    assert!(!text.contains("error"), "{text}");
+    let to = s.root.join("r1");
+    ok(&s.ws, &["restore", "--to", to.to_str().unwrap()]);
+    let restored: Vec<PathBuf> = walk(&to.join("s"))
+        .into_iter()
+        .map(|p| p.strip_prefix(to.join("s")).unwrap().to_path_buf())
+        .collect();
+    assert_eq!(restored.len(), 5, "{restored:?}");
+    for gone in ["scratch.tmp", "cache/blob", "sub/node_modules/pkg/m.js"] {
+        assert!(
+            !restored.contains(&PathBuf::from(gone)),
+            "{gone} was backed up"
+        );
+    }
+
+    // Excluded later: deleted from the backup set, its version still restores as of
+    // before.
+    let before = String::from_utf8(
+        Command::new("date")
+            .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    set_exclude(r#"["*.tmp", "/cache/", "node_modules/", "a.txt"]"#);
+    // "Not seen since this scan started" compares whole seconds: start in a later one.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = ok(&s.ws, &["get"]);
+    assert!(out.contains("1 deleted"), "{out}");
+    assert!(out.contains("(and 4 excluded)"), "{out}");
+    let to = s.root.join("r2");
+    ok(&s.ws, &["restore", "--to", to.to_str().unwrap()]);
+    assert!(!to.join("s/a.txt").exists());
+    let to = s.root.join("r3");
+    ok(
+        &s.ws,
+        &[
+            "restore",
+            "a.txt",
+            "--at",
+            before.trim(),
+            "--to",
+            to.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(std::fs::read(to.join("s/a.txt")).unwrap(), b"hello tape\n");
+
+    // A bad pattern is a config error naming the source and the pattern.
+    set_exclude(r#"["[z-a"]"#);
+    let out = tb(&s.ws, &["get"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("source \"s\"") && err.contains("[z-a"),
+        "{err}"
+    );
+}

@@ -34,17 +34,21 @@ pub struct WriteArgs {
 }
 
 fn print_get(r: &workflow::GetReport, dry: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let listed = match r.excluded {
+        0 => r.listed.to_string(),
+        n => format!("{} (and {n} excluded)", r.listed),
+    };
     if dry {
         writeln!(
             out,
-            "listed {}: {} new, {} changed (dry run: nothing fetched)",
-            r.listed, r.new, r.changed
+            "listed {listed}: {} new, {} changed (dry run: nothing fetched)",
+            r.new, r.changed
         )?;
     } else {
         writeln!(
             out,
-            "listed {}: {} new, {} changed, {} deleted; fetched {} file(s), {} bytes",
-            r.listed, r.new, r.changed, r.deleted, r.fetched, r.bytes
+            "listed {listed}: {} new, {} changed, {} deleted; fetched {} file(s), {} bytes",
+            r.new, r.changed, r.deleted, r.fetched, r.bytes
         )?;
     }
     for w in &r.warnings {

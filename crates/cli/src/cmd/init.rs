@@ -84,6 +84,7 @@ pub fn run(args: &InitArgs, ctx: &Context, out: &mut dyn Write) -> anyhow::Resul
             transfer: Default::default(),
             parallel: 2,
             read_in_place: true,
+            exclude: Vec::new(),
         });
     }
     let config = config::init(&args.dir, &options)?;

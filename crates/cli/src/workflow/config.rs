@@ -294,6 +294,10 @@ pub struct SourceConfig {
     /// the cost of writing every byte once more). Remote sources are always staged.
     #[serde(default = "default_read_in_place")]
     pub read_in_place: bool,
+    /// Paths `get` leaves out: glob patterns over the path under `path`, as in
+    /// `.gitignore` ([`super::exclude`], docs/CONFIG.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 fn default_parallel() -> usize {
@@ -372,6 +376,8 @@ impl Config {
             if s.name.is_empty() || s.name.contains('/') || s.name == "." || s.name == ".." {
                 bail!("config {}: bad source name {:?}", path.display(), s.name);
             }
+            super::exclude::Exclude::new(&s.exclude)
+                .with_context(|| format!("config {}: source {:?}", path.display(), s.name))?;
             if !names.insert(s.name.clone()) {
                 bail!(
                     "config {}: source {:?} is listed twice",

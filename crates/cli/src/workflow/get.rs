@@ -45,8 +45,10 @@ pub struct GetReport {
     pub fetched: u64,
     /// Bytes fetched.
     pub bytes: u64,
-    /// Files marked deleted at their source.
+    /// Files marked deleted at their source (or excluded since they were backed up).
     pub deleted: u64,
+    /// Files listed but left out by the source's `exclude` patterns.
+    pub excluded: u64,
     /// Files that failed (with reasons).
     pub failed: Vec<String>,
     /// Non-fatal warnings (unreadable directories, names that are not UTF-8).
@@ -218,9 +220,11 @@ fn get_source(
     let scan_started = Timestamp::now();
     let listing = source.list(cancel)?;
     report.warnings.extend(listing.warnings.iter().cloned());
+    let exclude = super::exclude::Exclude::new(&src.exclude)?;
     let mut entries: Vec<(String, &fetch::Entry)> = Vec::new();
     for e in &listing.entries {
         match std::str::from_utf8(&e.path) {
+            Ok(p) if exclude.matches(p) => report.excluded += 1,
             Ok(p) => entries.push((p.to_owned(), e)),
             Err(_) => report.warnings.push(format!(
                 "{}: {}: name is not UTF-8, skipped",

@@ -15,6 +15,7 @@
 use std::sync::atomic::AtomicBool;
 
 pub mod config;
+pub mod exclude;
 pub mod get;
 pub mod legacy;
 pub mod object;
