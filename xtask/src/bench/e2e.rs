@@ -17,6 +17,11 @@
 //! it exits (a high-water mark, so only a rise in its last few milliseconds could be
 //! missed). Content is deterministic (xorshift, incompressible). Asserts nothing about time.
 //!
+//! Then `tapebackup restore` of everything `run` wrote (read from the virtual cartridge,
+//! decrypted, every content hash checked, files durable before they are marked restored)
+//! into a fresh directory, plus `sync`, against the same `cp -a` + `sync`; the restored
+//! tree is compared with the source byte for byte (not timed).
+//!
 //! With `--runs N` every row shows its best round (and its slowest), and the ratio of the
 //! best rounds; since `cp`'s own time varies several-fold between rounds on a shared
 //! machine, each round's `run` / (`cp -a` + `sync`) ratio is printed too (the two ran back
@@ -203,6 +208,8 @@ struct Outcome {
     /// `tapebackup get`, `pack`, `write` one after the other (what `run` was before it was
     /// pipelined): seconds, peak RSS of the largest of the three.
     seq: (f64, u64),
+    /// `tapebackup restore` of everything `run` wrote, with the final sync: seconds.
+    restore: f64,
     cp: f64,
     cp_sync: f64,
 }
@@ -282,6 +289,8 @@ fn measure(
         best.seq = pick(best.seq, o.seq, true);
         worst.run = pick(worst.run, o.run, false);
         worst.seq = pick(worst.seq, o.seq, false);
+        best.restore = best.restore.min(o.restore);
+        worst.restore = worst.restore.max(o.restore);
         best.cp = best.cp.min(o.cp);
         best.cp_sync = best.cp_sync.min(o.cp_sync);
         worst.cp = worst.cp.max(o.cp);
@@ -318,6 +327,11 @@ fn measure_once(
     let (secs, rss) = timed_with_rss(&mut tb(bin, &ws, &["-q", "run"]))?;
     let run = (secs + sync()?, rss);
     check_written(bin, &ws, files)?;
+    eprintln!("{name}: tapebackup restore ...");
+    let restored = dir.join(format!("{name}-restored"));
+    let restore = timed(tb(bin, &ws, &["-q", "restore", "--to"]).arg(&restored))? + sync()?;
+    same_tree(&src, &restored.join("bench"))?;
+    std::fs::remove_dir_all(&restored)?;
     std::fs::remove_dir_all(&ws)?;
 
     let ws = dir.join(format!("{name}-seq"));
@@ -342,9 +356,39 @@ fn measure_once(
         bytes,
         run,
         seq,
+        restore,
         cp,
         cp_sync,
     })
+}
+
+/// Fails unless tree `b` holds the same files as tree `a`, byte for byte (and no others).
+fn same_tree(a: &Path, b: &Path) -> anyhow::Result<()> {
+    fn files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                files(root, &e.path(), out)?;
+            } else {
+                out.push(e.path().strip_prefix(root)?.to_path_buf());
+            }
+        }
+        Ok(())
+    }
+    let (mut fa, mut fb) = (Vec::new(), Vec::new());
+    files(a, a, &mut fa)?;
+    files(b, b, &mut fb)?;
+    fa.sort();
+    fb.sort();
+    anyhow::ensure!(fa == fb, "restored tree {} lists other files", b.display());
+    for f in &fa {
+        anyhow::ensure!(
+            std::fs::read(a.join(f))? == std::fs::read(b.join(f))?,
+            "restored {} differs",
+            f.display()
+        );
+    }
+    Ok(())
 }
 
 fn mib(n: u64) -> f64 {
@@ -378,6 +422,12 @@ fn print(name: &str, (o, worst, rounds): &(Outcome, Outcome, Rounds), runs: u32)
         worst.seq.0,
         Some(o.seq.1),
     );
+    row(
+        "tapebackup restore (durable, hashes checked)",
+        o.restore,
+        worst.restore,
+        None,
+    );
     row("cp -a + sync", o.cp_sync, worst.cp_sync, None);
     row("cp -a (page cache only, not durable)", o.cp, worst.cp, None);
     if runs > 1 {
@@ -389,6 +439,10 @@ fn print(name: &str, (o, worst, rounds): &(Outcome, Outcome, Rounds), runs: u32)
         o.cp_sync / o.run.0,
         o.cp_sync / o.seq.0,
         o.cp / o.run.0
+    );
+    println!(
+        "  ratio restore / (cp -a + sync): {:.2}x",
+        o.cp_sync / o.restore
     );
     if runs > 1 {
         // cp's own time varies several-fold between rounds on a shared machine, so the
