@@ -75,7 +75,7 @@ pub use fetcher::{
     FetchOptions, FetchReport, Fetcher, FileResult, Landed, RetryPolicy, StagingLimit, hash_file,
 };
 pub use listing::{ListingError, ListingFormat, parse_listing};
-pub use local::{InPlace, LocalSource};
+pub use local::{InPlace, LocalSource, Prune};
 pub use plan::{Change, Known, KnownFile, KnownSet, Plan, PlannedFile, plan};
 pub use progress::{NoProgress, Progress, Snapshot};
 pub use rsync::SshSource;

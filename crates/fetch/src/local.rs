@@ -5,6 +5,7 @@ use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::entry::{ContentHash, Entry, Mtime, is_safe_relative_path};
@@ -17,6 +18,30 @@ use crate::source::{Listing, Sink, Source, Transfer, TransferStats};
 #[derive(Debug, Clone)]
 pub struct LocalSource {
     root: PathBuf,
+    prune: Option<Prune>,
+}
+
+/// Which paths a listing leaves out: called with a path relative to the source's root
+/// (`/`-separated bytes) and whether it is a directory; `true` leaves it out, and with a
+/// directory everything under it, which is then not read at all (so an unreadable
+/// directory that is left out makes no warning).
+#[derive(Clone)]
+pub struct Prune(Arc<PruneFn>);
+
+/// The predicate inside a [`Prune`].
+type PruneFn = dyn Fn(&[u8], bool) -> bool + Send + Sync;
+
+impl Prune {
+    /// A prune predicate (see [`Prune`]).
+    pub fn new(f: impl Fn(&[u8], bool) -> bool + Send + Sync + 'static) -> Prune {
+        Prune(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Prune {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prune(..)")
+    }
 }
 
 /// A local file read where it lies ([`LocalSource::hash_in_place`]).
@@ -41,7 +66,16 @@ const IN_PLACE_ATTEMPTS: u32 = 3;
 impl LocalSource {
     /// A source for the tree under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalSource { root: root.into() }
+        LocalSource {
+            root: root.into(),
+            prune: None,
+        }
+    }
+
+    /// The same source, listing without what `prune` leaves out.
+    pub fn pruned(mut self, prune: Prune) -> Self {
+        self.prune = Some(prune);
+        self
     }
 
     /// The root directory.
@@ -134,7 +168,18 @@ impl Source for LocalSource {
             ));
         }
         let mut listing = Listing::default();
-        for item in walkdir::WalkDir::new(&self.root).follow_links(false) {
+        let root = &self.root;
+        let keep = |e: &walkdir::DirEntry| match (&self.prune, e.path().strip_prefix(root)) {
+            (Some(p), Ok(rel)) if e.depth() > 0 => {
+                !(p.0)(rel.as_os_str().as_bytes(), e.file_type().is_dir())
+            }
+            _ => true,
+        };
+        for item in walkdir::WalkDir::new(&self.root)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(keep)
+        {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Cancelled);
             }

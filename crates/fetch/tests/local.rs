@@ -297,3 +297,36 @@ fn staging_limit_counts_what_is_already_there() -> TestResult {
     assert_eq!((used, needed, limit), (2500, 1000, 3000));
     Ok(())
 }
+
+#[test]
+fn a_pruned_listing_never_walks_what_it_leaves_out() -> TestResult {
+    let src = tree(&[
+        ("keep/a", 10),
+        ("skip/b", 10),
+        ("skip/deep/c", 10),
+        ("x.tmp", 10),
+        ("keep/y.tmp", 10),
+    ])?;
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let source = LocalSource::new(src.path()).pruned(fetch::Prune::new(move |path, is_dir| {
+        let p = String::from_utf8_lossy(path).into_owned();
+        let out = (is_dir && p == "skip") || p.ends_with(".tmp");
+        if let Ok(mut s) = record.lock() {
+            s.push((p, is_dir));
+        }
+        out
+    }));
+    let listing = source.list(&AtomicBool::new(false))?;
+    let mut listed: Vec<String> = listing.entries.iter().map(|e| e.display_path()).collect();
+    listed.sort();
+    assert_eq!(listed, vec!["keep/a".to_string()]);
+    assert!(listing.warnings.is_empty(), "{:?}", listing.warnings);
+    let seen = seen.lock().map_err(|_| "poisoned")?.clone();
+    assert!(seen.contains(&("skip".to_string(), true)), "{seen:?}");
+    assert!(
+        !seen.iter().any(|(p, _)| p.starts_with("skip/")),
+        "walked into a pruned directory: {seen:?}"
+    );
+    Ok(())
+}

@@ -71,13 +71,20 @@ impl Exclude {
     /// Whether the file at `path` (relative to the source's root, `/`-separated) is
     /// excluded: it matches, or a directory above it does.
     pub fn matches(&self, path: &str) -> bool {
+        self.matches_entry(path, false)
+    }
+
+    /// [`Exclude::matches`] for a file or, with `is_dir`, a directory (whose whole tree is
+    /// then excluded).
+    pub fn matches_entry(&self, path: &str, is_dir: bool) -> bool {
         if self.rules.is_empty() {
             return false;
         }
+        let last_is_dir = is_dir;
         let mut start = 0;
         loop {
             let end = path[start..].find('/').map(|i| start + i);
-            let is_dir = end.is_some();
+            let is_dir = end.is_some() || last_is_dir;
             let prefix = &path[..end.unwrap_or(path.len())];
             let name = &prefix[start..];
             for r in &self.rules {
@@ -157,6 +164,20 @@ mod tests {
             "x/dir matches /x/*, so all below it"
         );
         assert!(!e.matches("y/x/file"));
+    }
+
+    #[test]
+    fn directories_themselves_match_as_directories() {
+        let e = ex(&["node_modules/", "/build", "*.tmp"]);
+        assert!(e.matches_entry("web/node_modules", true));
+        assert!(!e.matches_entry("web/node_modules", false));
+        assert!(e.matches_entry("build", true));
+        assert!(e.matches_entry("x.tmp", true));
+        assert!(!e.matches_entry("web", true));
+        assert!(
+            e.matches_entry("build/sub", true),
+            "below an excluded directory"
+        );
     }
 
     #[test]

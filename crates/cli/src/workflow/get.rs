@@ -182,7 +182,16 @@ fn open_source(src: &super::config::SourceConfig) -> anyhow::Result<Box<dyn fetc
         if !src.path.is_dir() {
             anyhow::bail!("{} is not a directory", src.path.display());
         }
-        return Ok(Box::new(fetch::LocalSource::new(&src.path)));
+        let mut local = fetch::LocalSource::new(&src.path);
+        let exclude = super::exclude::Exclude::new(&src.exclude)?;
+        if !exclude.is_empty() {
+            // Excluded directories are not walked at all (files are listed, then left
+            // out and counted below).
+            local = local.pruned(fetch::Prune::new(move |path, is_dir| {
+                is_dir && std::str::from_utf8(path).is_ok_and(|p| exclude.matches_entry(p, true))
+            }));
+        }
+        return Ok(Box::new(local));
     };
     let mut target = fetch::SshTarget::new(host.clone());
     if let Some(port) = src.port {
