@@ -566,8 +566,8 @@ const STAGE_GROUP_FILES: usize = 512;
 /// transaction (nothing is staged for them, so the group only bounds the work a killed
 /// `get` repeats). Bigger than [`STAGE_GROUP_FILES`]: the catalog's random-order hash index
 /// dirties about one page per content per commit, so small commits of many small files
-/// write most of the index to the WAL again each time (`get` of 200k small files: see
-/// crates/catalog/README.md, "the workflow's get").
+/// write most of the index to the WAL again each time (figures for 512 and 10 000 files
+/// per commit, and for `get` of 200k small files, in crates/catalog/README.md).
 const IN_PLACE_GROUP_FILES: usize = 8192;
 
 /// Moves a landed file to its content-addressed name; the caller syncs the filesystem
