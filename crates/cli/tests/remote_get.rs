@@ -19,6 +19,10 @@ fn remote_round_trip(transfer: &str) {
     std::fs::write(remote.join("a.txt"), b"remote hello\n").unwrap();
     std::fs::write(remote.join("-leading-dash"), b"dash\n").unwrap();
     std::fs::write(remote.join("dir with space/it's.bin"), vec![7u8; 300_000]).unwrap();
+    // Left out by the source's exclude patterns (set below).
+    std::fs::create_dir_all(remote.join("skip me/deeper")).unwrap();
+    std::fs::write(remote.join("skip me/deeper/x"), b"excluded dir\n").unwrap();
+    std::fs::write(remote.join("dir with space/trace.log"), b"excluded file\n").unwrap();
 
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
@@ -47,12 +51,15 @@ fn remote_round_trip(transfer: &str) {
         )
         .replace(
             "transfer = \"rsync\"",
-            &format!("transfer = \"{transfer}\""),
+            &format!("transfer = \"{transfer}\"\nexclude = [\"skip me/\", \"*.log\"]"),
         );
     std::fs::write(&cfg, text).unwrap();
 
     let dry = ok(&ws, &["get", "--dry-run"]);
     assert!(dry.contains("3 new"), "{dry}");
+    // rsync lists the excluded directory and get drops its file; SFTP does not walk it.
+    let excluded = if transfer == "sftp" { 1 } else { 2 };
+    assert!(dry.contains(&format!("(and {excluded} excluded)")), "{dry}");
     ok(&ws, &["run"]);
     let to = tmp.path().join("restored");
     ok(&ws, &["restore", "--to", to.to_str().unwrap()]);
@@ -63,6 +70,8 @@ fn remote_round_trip(transfer: &str) {
             "{rel}"
         );
     }
+    assert!(!to.join("r/skip me").exists());
+    assert!(!to.join("r/dir with space/trace.log").exists());
 
     // A changed remote file is a new version; the old one stays restorable.
     std::fs::write(remote.join("a.txt"), b"remote hello, changed\n").unwrap();

@@ -75,12 +75,12 @@ pub use fetcher::{
     FetchOptions, FetchReport, Fetcher, FileResult, Landed, RetryPolicy, StagingLimit, hash_file,
 };
 pub use listing::{ListingError, ListingFormat, parse_listing};
-pub use local::{InPlace, LocalSource, Prune};
+pub use local::{InPlace, LocalSource};
 pub use plan::{Change, Known, KnownFile, KnownSet, Plan, PlannedFile, plan};
 pub use progress::{NoProgress, Progress, Snapshot};
 pub use rsync::SshSource;
 pub use sftp::SftpSource;
-pub use source::{Listing, PARTIAL_DIR, RateLimit, Sink, Source, Transfer, TransferStats};
+pub use source::{Listing, PARTIAL_DIR, Prune, RateLimit, Sink, Source, Transfer, TransferStats};
 pub use ssh::SshTarget;
 
 #[cfg(test)]

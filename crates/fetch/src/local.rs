@@ -5,13 +5,12 @@ use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::entry::{ContentHash, Entry, Mtime, is_safe_relative_path};
 use crate::error::Error;
 use crate::land::{LandError, land_stream};
-use crate::source::{Listing, Sink, Source, Transfer, TransferStats};
+use crate::source::{Listing, Prune, Sink, Source, Transfer, TransferStats};
 
 /// A directory on this machine. Lists with a directory walk (symlinks are not followed,
 /// only regular files are listed) and copies with hashing on the way.
@@ -19,29 +18,6 @@ use crate::source::{Listing, Sink, Source, Transfer, TransferStats};
 pub struct LocalSource {
     root: PathBuf,
     prune: Option<Prune>,
-}
-
-/// Which paths a listing leaves out: called with a path relative to the source's root
-/// (`/`-separated bytes) and whether it is a directory; `true` leaves it out, and with a
-/// directory everything under it, which is then not read at all (so an unreadable
-/// directory that is left out makes no warning).
-#[derive(Clone)]
-pub struct Prune(Arc<PruneFn>);
-
-/// The predicate inside a [`Prune`].
-type PruneFn = dyn Fn(&[u8], bool) -> bool + Send + Sync;
-
-impl Prune {
-    /// A prune predicate (see [`Prune`]).
-    pub fn new(f: impl Fn(&[u8], bool) -> bool + Send + Sync + 'static) -> Prune {
-        Prune(Arc::new(f))
-    }
-}
-
-impl std::fmt::Debug for Prune {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Prune(..)")
-    }
 }
 
 /// A local file read where it lies ([`LocalSource::hash_in_place`]).
@@ -171,7 +147,7 @@ impl Source for LocalSource {
         let root = &self.root;
         let keep = |e: &walkdir::DirEntry| match (&self.prune, e.path().strip_prefix(root)) {
             (Some(p), Ok(rel)) if e.depth() > 0 => {
-                !(p.0)(rel.as_os_str().as_bytes(), e.file_type().is_dir())
+                !p.leaves_out(rel.as_os_str().as_bytes(), e.file_type().is_dir())
             }
             _ => true,
         };

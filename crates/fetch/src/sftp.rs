@@ -20,7 +20,7 @@ use ssh2::{CheckResult, KnownHostFileKind, Session, Sftp};
 use crate::entry::{Entry, Mtime, is_safe_relative_path};
 use crate::error::Error;
 use crate::land::{LandError, land_stream};
-use crate::source::{Listing, Sink, Source, Transfer, TransferStats};
+use crate::source::{Listing, Prune, Sink, Source, Transfer, TransferStats};
 use crate::ssh::SshTarget;
 
 /// A remote directory over native SFTP. Lists by walking the tree with SFTP `READDIR`
@@ -30,6 +30,7 @@ pub struct SftpSource {
     target: SshTarget,
     root: PathBuf,
     io_timeout: Duration,
+    prune: Option<Prune>,
 }
 
 impl SftpSource {
@@ -39,7 +40,15 @@ impl SftpSource {
             target,
             root: root.into(),
             io_timeout: Duration::from_secs(300),
+            prune: None,
         }
+    }
+
+    /// The same source, listing without what `prune` leaves out (a directory it leaves
+    /// out is not read).
+    pub fn pruned(mut self, prune: Prune) -> Self {
+        self.prune = Some(prune);
+        self
     }
 
     /// Give up on a read that takes longer than this (default 300 s).
@@ -209,7 +218,13 @@ impl Source for SftpSource {
             };
             for (path, stat) in items {
                 if stat.is_dir() {
-                    dirs.push(path);
+                    let left_out = match (&self.prune, path.strip_prefix(&self.root)) {
+                        (Some(p), Ok(rel)) => p.leaves_out(rel.as_os_str().as_bytes(), true),
+                        _ => false,
+                    };
+                    if !left_out {
+                        dirs.push(path);
+                    }
                     continue;
                 }
                 if !stat.is_file() {

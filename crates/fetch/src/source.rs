@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::entry::{ContentHash, Entry};
@@ -117,5 +117,33 @@ impl RateLimit {
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
+    }
+}
+
+/// Which paths a listing leaves out: called with a path relative to the source's root
+/// (`/`-separated bytes) and whether it is a directory; `true` leaves it out, and with a
+/// directory everything under it, which is then not read at all (so an unreadable
+/// directory that is left out makes no warning).
+#[derive(Clone)]
+pub struct Prune(Arc<PruneFn>);
+
+/// The predicate inside a [`Prune`].
+type PruneFn = dyn Fn(&[u8], bool) -> bool + Send + Sync;
+
+impl Prune {
+    /// A prune predicate (see [`Prune`]).
+    pub fn new(f: impl Fn(&[u8], bool) -> bool + Send + Sync + 'static) -> Prune {
+        Prune(Arc::new(f))
+    }
+
+    /// Whether the listing leaves `path` (a directory when `is_dir`) out.
+    pub fn leaves_out(&self, path: &[u8], is_dir: bool) -> bool {
+        (self.0)(path, is_dir)
+    }
+}
+
+impl fmt::Debug for Prune {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Prune(..)")
     }
 }

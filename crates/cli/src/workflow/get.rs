@@ -183,13 +183,8 @@ fn open_source(src: &super::config::SourceConfig) -> anyhow::Result<Box<dyn fetc
             anyhow::bail!("{} is not a directory", src.path.display());
         }
         let mut local = fetch::LocalSource::new(&src.path);
-        let exclude = super::exclude::Exclude::new(&src.exclude)?;
-        if !exclude.is_empty() {
-            // Excluded directories are not walked at all (files are listed, then left
-            // out and counted below).
-            local = local.pruned(fetch::Prune::new(move |path, is_dir| {
-                is_dir && std::str::from_utf8(path).is_ok_and(|p| exclude.matches_entry(p, true))
-            }));
+        if let Some(p) = prune_of(src)? {
+            local = local.pruned(p);
         }
         return Ok(Box::new(local));
     };
@@ -208,8 +203,27 @@ fn open_source(src: &super::config::SourceConfig) -> anyhow::Result<Box<dyn fetc
     }
     Ok(match src.transfer {
         super::config::Transfer::Rsync => Box::new(fetch::SshSource::new(target, &src.path)),
-        super::config::Transfer::Sftp => Box::new(fetch::SftpSource::new(target, &src.path)),
+        super::config::Transfer::Sftp => {
+            let mut sftp = fetch::SftpSource::new(target, &src.path);
+            if let Some(p) = prune_of(src)? {
+                sftp = sftp.pruned(p);
+            }
+            Box::new(sftp)
+        }
     })
+}
+
+/// The directories a source's `exclude` patterns leave out, for sources that walk their
+/// tree themselves (local, SFTP): those are not read at all. Files are still listed, then
+/// left out and counted by `get`. `None` without patterns.
+fn prune_of(src: &super::config::SourceConfig) -> anyhow::Result<Option<fetch::Prune>> {
+    let exclude = super::exclude::Exclude::new(&src.exclude)?;
+    if exclude.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(fetch::Prune::new(move |path, is_dir| {
+        is_dir && std::str::from_utf8(path).is_ok_and(|p| exclude.matches_entry(p, true))
+    })))
 }
 
 #[allow(clippy::too_many_arguments)]
