@@ -330,7 +330,7 @@ fn measure_once(
     eprintln!("{name}: tapebackup restore ...");
     let restored = dir.join(format!("{name}-restored"));
     let restore = timed(tb(bin, &ws, &["-q", "restore", "--to"]).arg(&restored))? + sync()?;
-    same_tree(&src, &restored.join("bench"))?;
+    crate::demo::compare_trees(&src, &restored.join("bench"))?;
     std::fs::remove_dir_all(&restored)?;
     std::fs::remove_dir_all(&ws)?;
 
@@ -360,35 +360,6 @@ fn measure_once(
         cp,
         cp_sync,
     })
-}
-
-/// Fails unless tree `b` holds the same files as tree `a`, byte for byte (and no others).
-fn same_tree(a: &Path, b: &Path) -> anyhow::Result<()> {
-    fn files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-        for e in std::fs::read_dir(dir)? {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                files(root, &e.path(), out)?;
-            } else {
-                out.push(e.path().strip_prefix(root)?.to_path_buf());
-            }
-        }
-        Ok(())
-    }
-    let (mut fa, mut fb) = (Vec::new(), Vec::new());
-    files(a, a, &mut fa)?;
-    files(b, b, &mut fb)?;
-    fa.sort();
-    fb.sort();
-    anyhow::ensure!(fa == fb, "restored tree {} lists other files", b.display());
-    for f in &fa {
-        anyhow::ensure!(
-            std::fs::read(a.join(f))? == std::fs::read(b.join(f))?,
-            "restored {} differs",
-            f.display()
-        );
-    }
-    Ok(())
 }
 
 fn mib(n: u64) -> f64 {
