@@ -21,6 +21,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context as _;
 use catalog::{Catalog, JobKind, JobProgress, ScanChange, ScannedFile, Timestamp};
 
+use super::exclude::Exclude;
 use super::{Config, Progress, digest};
 
 /// Options for [`get`].
@@ -177,13 +178,16 @@ fn source_url(src: &super::config::SourceConfig) -> String {
 }
 
 /// The fetch source for one `[[source]]`: a local directory, rsync over ssh, or SFTP.
-fn open_source(src: &super::config::SourceConfig) -> anyhow::Result<Box<dyn fetch::Source>> {
+fn open_source(
+    src: &super::config::SourceConfig,
+    exclude: &Exclude,
+) -> anyhow::Result<Box<dyn fetch::Source>> {
     let Some(host) = &src.host else {
         if !src.path.is_dir() {
             anyhow::bail!("{} is not a directory", src.path.display());
         }
         let mut local = fetch::LocalSource::new(&src.path);
-        if let Some(p) = prune_of(src)? {
+        if let Some(p) = prune_of(exclude) {
             local = local.pruned(p);
         }
         return Ok(Box::new(local));
@@ -205,7 +209,7 @@ fn open_source(src: &super::config::SourceConfig) -> anyhow::Result<Box<dyn fetc
         super::config::Transfer::Rsync => Box::new(fetch::SshSource::new(target, &src.path)),
         super::config::Transfer::Sftp => {
             let mut sftp = fetch::SftpSource::new(target, &src.path);
-            if let Some(p) = prune_of(src)? {
+            if let Some(p) = prune_of(exclude) {
                 sftp = sftp.pruned(p);
             }
             Box::new(sftp)
@@ -216,14 +220,14 @@ fn open_source(src: &super::config::SourceConfig) -> anyhow::Result<Box<dyn fetc
 /// The directories a source's `exclude` patterns leave out, for sources that walk their
 /// tree themselves (local, SFTP): those are not read at all. Files are still listed, then
 /// left out and counted by `get`. `None` without patterns.
-fn prune_of(src: &super::config::SourceConfig) -> anyhow::Result<Option<fetch::Prune>> {
-    let exclude = super::exclude::Exclude::new(&src.exclude)?;
+fn prune_of(exclude: &Exclude) -> Option<fetch::Prune> {
     if exclude.is_empty() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(fetch::Prune::new(move |path, is_dir| {
+    let exclude = exclude.clone();
+    Some(fetch::Prune::new(move |path, is_dir| {
         is_dir && std::str::from_utf8(path).is_ok_and(|p| exclude.matches_entry(p, true))
-    })))
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -237,13 +241,13 @@ fn get_source(
     progress: &dyn Progress,
     cancel: &AtomicBool,
 ) -> anyhow::Result<()> {
-    let source = open_source(src)?;
+    let exclude = Exclude::new(&src.exclude)?;
+    let source = open_source(src, &exclude)?;
     let source: &dyn fetch::Source = source.as_ref();
     progress.message(&format!("listing {} ({})", src.name, source_url(src)));
     let scan_started = Timestamp::now();
     let listing = source.list(cancel)?;
     report.warnings.extend(listing.warnings.iter().cloned());
-    let exclude = super::exclude::Exclude::new(&src.exclude)?;
     let mut entries: Vec<(String, &fetch::Entry)> = Vec::new();
     for e in &listing.entries {
         match std::str::from_utf8(&e.path) {
